@@ -1,0 +1,41 @@
+# Attention, from scratch — set-up, book, tests.
+#   make book    set up .venv and build the HTML book into _build/html
+#   make test    set up .venv and run every test (what CI runs)
+#   make lab     open the exercises in JupyterLab with nbgrader's extensions
+#   make exercises   regenerate exercises/ from solutions/ with nbgrader
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
+
+.PHONY: setup book test lab exercises lock clean
+
+setup: $(STAMP)
+
+# torch is pinned in the constraints file to the local CPU wheel; never install torch unpinned.
+$(STAMP): pyproject.toml requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet pip==26.3
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[course]"
+	touch $(STAMP)
+
+book: setup
+	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
+	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
+
+test: setup
+	$(BIN)/python -m pytest
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=exercises $(if $(filter 0,$(shell id -u)),--allow-root)
+
+exercises: setup
+	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment "$$a" --force --log-level=WARN || exit 1; done
+
+lock: setup
+	{ sed -n '1,3p' requirements/constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > requirements/constraints.new
+	mv requirements/constraints.new requirements/constraints.txt
+
+clean:
+	rm -rf _build .pytest_cache

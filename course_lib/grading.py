@@ -1,0 +1,78 @@
+"""Helpers for the exercises' tests.
+
+The graded notebooks compare a learner's function with the reference in
+``course_lib``. An answer that simply calls that reference must not earn the
+points, so the tests call the learner's function inside :func:`reference_blocked`,
+where every course_lib function raises instead of running.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import pkgutil
+import types
+
+
+class ReferenceCalledError(AssertionError):
+    """Raised when an answer calls course_lib's reference implementation."""
+
+
+def _course_functions():
+    """Every plain function defined in a course_lib module (methods of its classes included)."""
+    import course_lib
+
+    seen = set()
+    for info in pkgutil.iter_modules(course_lib.__path__):
+        if info.name == "grading":
+            continue
+        module = importlib.import_module(f"course_lib.{info.name}")
+        for obj in vars(module).values():
+            members = vars(obj).values() if inspect.isclass(obj) else [obj]
+            for fn in members:
+                fn = getattr(fn, "__func__", fn)  # classmethods and staticmethods
+                if (
+                    isinstance(fn, types.FunctionType)
+                    and fn.__module__ == module.__name__
+                    and not fn.__code__.co_freevars  # a stub can only replace closure-free code
+                    and id(fn) not in seen
+                ):
+                    seen.add(id(fn))
+                    yield fn
+
+
+def _raising_code(name: str) -> types.CodeType:
+    # The name is a constant of the code object, not a closure variable, so the code can
+    # be swapped into any closure-free function.
+    source = (
+        "def stub(*args, **kwargs):\n"
+        "    raise __import__('course_lib.grading', fromlist=['grading']).ReferenceCalledError(\n"
+        f"        {('your answer calls course_lib.' + name + '; write the code yourself')!r})\n"
+    )
+    namespace = {}
+    exec(compile(source, f"<reference blocked: {name}>", "exec"), namespace)
+    return namespace["stub"].__code__
+
+
+@contextlib.contextmanager
+def reference_blocked():
+    """Within this block every course_lib function raises :class:`ReferenceCalledError`.
+
+    The code object of each function is swapped, so any alias the answer made
+    (``from course_lib import one_hot as f``) is caught too. Restored on exit.
+    """
+    originals = {}
+    try:
+        for fn in _course_functions():
+            originals[fn] = fn.__code__
+            fn.__code__ = _raising_code(f"{fn.__module__.removeprefix('course_lib.')}.{fn.__qualname__}")
+        yield
+    finally:
+        for fn, code in originals.items():
+            fn.__code__ = code
+
+
+def call_own_code(fn, *args, **kwargs):
+    """Call a learner's ``fn`` with course_lib's reference blocked and return its result."""
+    with reference_blocked():
+        return fn(*args, **kwargs)
