@@ -7,6 +7,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# nbgrader runs helper programs (alembic) by name, so the venv must come first on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 
 .PHONY: setup book test lab exercises lock clean

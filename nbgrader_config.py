@@ -5,9 +5,12 @@ and `nbgrader generate_assignment <chapter>` writes the student release to exerc
 Submissions, autograded notebooks, feedback and the gradebook stay under the course
 root and are ignored by git.
 """
+import os
+
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
-c.CourseDirectory.root = "."
+# The course root is the folder holding this file, wherever nbgrader is started from.
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
 c.CourseDirectory.submitted_directory = "submitted"
