@@ -1,0 +1,60 @@
+"""Tests of the exercises' tests: each graded test cell passes the model solution and fails
+every plausible wrong answer in wrong_answers.py — and its hidden part fails it on its own,
+so the grade really depends on the hidden tests, not only on the tests learners can see.
+
+Cells are executed in this process (no kernel), the way a notebook would run them.
+"""
+from __future__ import annotations
+
+import matplotlib
+import pytest
+
+from notebooks import answer_cells, as_submitted, cells_by_id, grading, hidden_part, solution_notebook
+from wrong_answers import WRONG_ANSWERS
+
+matplotlib.use("Agg")
+
+CASES = [
+    (chapter, function, label)
+    for chapter, functions in WRONG_ANSWERS.items()
+    for function, answers in functions.items()
+    for label in answers
+]
+
+
+def _namespace(chapter: str) -> dict:
+    """The notebook's set-up cell and every model answer, executed as in a kernel."""
+    nb = solution_notebook(chapter)
+    namespace: dict = {"__name__": "__main__"}
+    exec(cells_by_id(nb)["imports"].source, namespace)
+    for cell in answer_cells(nb):
+        exec(as_submitted(cell.source), namespace)
+    return namespace
+
+
+def _test_source(chapter: str, function: str) -> str:
+    return cells_by_id(solution_notebook(chapter))[f"test_{function}"].source
+
+
+def test_every_graded_function_has_wrong_answers():
+    for chapter in WRONG_ANSWERS:
+        graded = {grading(c)["grade_id"] for c in answer_cells(solution_notebook(chapter))}
+        assert graded == set(WRONG_ANSWERS[chapter]), f"{chapter}: wrong answers must cover every graded function"
+        assert all(len(answers) >= 3 for answers in WRONG_ANSWERS[chapter].values())
+
+
+@pytest.mark.parametrize("chapter, function", [(c, f) for c, fs in WRONG_ANSWERS.items() for f in fs])
+def test_model_solution_passes_its_tests(chapter, function):
+    exec(_test_source(chapter, function), _namespace(chapter))
+
+
+@pytest.mark.parametrize("chapter, function, label", CASES)
+def test_wrong_answer_fails_the_tests_and_the_hidden_tests_alone(chapter, function, label):
+    wrong = WRONG_ANSWERS[chapter][function][label]
+    source = _test_source(chapter, function)
+    for part, code in [("whole test cell", source), ("hidden tests alone", hidden_part(source))]:
+        namespace = _namespace(chapter)
+        exec(wrong, namespace)
+        with pytest.raises(Exception):  # an assertion, or an error the wrong answer causes
+            exec(code, namespace)
+            pytest.fail(f"{part} of {chapter}/{function} accepted the wrong answer: {label}")

@@ -1,0 +1,120 @@
+"""The instructor's cycle with nbgrader, end to end, in a temporary course directory:
+release (generate_assignment), then autograde three submissions per chapter and read the
+scores back from the gradebook."""
+from __future__ import annotations
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from conftest import CHAPTERS, ROOT, nbgrader
+from notebooks import (
+    HIDDEN_REGION,
+    SOLUTION_REGION,
+    answer_cells,
+    as_submitted,
+    cells_by_id,
+    grading,
+    hidden_part,
+    release_notebook,
+    solution_cells,
+    solution_notebook,
+    graded_test_cells,
+)
+from wrong_answers import WRONG_ANSWERS
+
+
+def test_every_chapter_has_a_release_and_at_least_three_graded_parts():
+    assert CHAPTERS == sorted(WRONG_ANSWERS)
+    assert CHAPTERS == sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir())
+    for chapter in CHAPTERS:
+        nb = solution_notebook(chapter)
+        graded_tests = graded_test_cells(nb)
+        assert len(graded_tests) >= 3, f"{chapter}: fewer than three autograded parts"
+        assert all("### BEGIN HIDDEN TESTS" in c.source for c in graded_tests), f"{chapter}: a test cell has no hidden tests"
+        assert all(c.outputs == [] for c in nb.cells if c.cell_type == "code"), f"{chapter}: commit without outputs"
+
+
+def test_graded_functions_are_importable_from_course_lib():
+    import course_lib
+
+    for chapter, functions in WRONG_ANSWERS.items():
+        for name in functions:
+            assert callable(getattr(course_lib, name)), f"course_lib.{name} is missing"
+            assert f"def {name}(" in cells_by_id(solution_notebook(chapter))[name].source
+
+
+@pytest.mark.slow
+def test_exercises_are_exactly_what_nbgrader_generates(course_dir):
+    """exercises/ is never edited by hand: regenerating it from solutions/ changes no byte."""
+
+    def files(folder):
+        return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+    generated, committed = files(course_dir / "exercises"), files(ROOT / "exercises")
+    stale = sorted(str(p) for p in generated.keys() | committed.keys() if generated.get(p) != committed.get(p))
+    assert not stale, f"exercises/ is out of date with solutions/, run `make exercises`: {stale}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_release_contains_no_solution_and_no_hidden_test(course_dir, chapter):
+    release = (course_dir / "exercises" / chapter / f"{chapter}.ipynb").read_text()
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "Marking guide", "Model answer"):
+        assert marker not in release, f"the release of {chapter} contains {marker!r}"
+    for cell in solution_notebook(chapter).cells:
+        if grading(cell).get("solution") and cell.cell_type == "code":
+            for line in SOLUTION_REGION.search(cell.source).group(1).splitlines():
+                if line.strip():
+                    assert line not in release, f"solution code leaked into the release: {line!r}"
+        if "### BEGIN HIDDEN TESTS" in cell.source:
+            visible = set(HIDDEN_REGION.sub("", cell.source).splitlines())
+            for line in hidden_part(cell.source).splitlines():
+                if line.strip() and not line.lstrip().startswith("#") and line not in visible:
+                    assert line not in release, f"a hidden test leaked into the release: {line!r}"
+
+
+def _submit(course_dir, student: str, chapter: str, nb) -> None:
+    folder = course_dir / "submitted" / student / chapter
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / f"{chapter}.ipynb")
+
+
+def _filled_in(chapter: str, course_dir, replace: dict[str, str] | None = None):
+    """The release with every answer (code and written) filled in from the model solution,
+    or from `replace` for the grade ids it names."""
+    nb = release_notebook(chapter, root=course_dir)
+    answers = {grading(c)["grade_id"]: as_submitted(c.source) for c in solution_cells(solution_notebook(chapter))}
+    answers.update(replace or {})
+    for cell in solution_cells(nb):
+        cell.source = answers[grading(cell)["grade_id"]]
+    return nb
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_autograde_round_trip(course_dir, chapter):
+    release = release_notebook(chapter, root=course_dir)
+    part_points = {grading(c)["grade_id"]: grading(c)["points"] for c in graded_test_cells(release)}
+    total = sum(part_points.values())
+    # The last part: earlier parts may be used by later ones, so a wrong last part costs only its own points.
+    last_function, wrong_answers = list(WRONG_ANSWERS[chapter].items())[-1]
+    wrong_code = next(iter(wrong_answers.values()))
+
+    _submit(course_dir, "perfect", chapter, _filled_in(chapter, course_dir))
+    _submit(course_dir, "untouched", chapter, release)
+    _submit(course_dir, "one_wrong", chapter, _filled_in(chapter, course_dir, {last_function: wrong_code}))
+    result = nbgrader("autograde", chapter, "--log-level=WARN", cwd=course_dir)
+
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gradebook:
+        scores = {
+            student: gradebook.find_submission_notebook(chapter, chapter, student).code_score
+            for student in ("perfect", "untouched", "one_wrong")
+        }
+        needs_manual = gradebook.find_submission_notebook(chapter, chapter, "perfect").needs_manual_grade
+    assert scores == {
+        "perfect": total,
+        "untouched": 0,
+        "one_wrong": total - part_points[f"test_{last_function}"],
+    }, result.stderr
+    assert needs_manual, "a written answer must wait for manual grading"
