@@ -118,3 +118,16 @@ def test_autograde_round_trip(course_dir, chapter):
         "one_wrong": total - part_points[f"test_{last_function}"],
     }, result.stderr
     assert needs_manual, "a written answer must wait for manual grading"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_validate_fails_the_release_and_passes_a_finished_notebook(course_dir, chapter, tmp_path):
+    """What nbgrader's Validate button reports to a learner."""
+    from nbgrader.validator import Validator
+
+    release = course_dir / "exercises" / chapter / f"{chapter}.ipynb"
+    assert "failed" in Validator().validate(str(release))
+    finished = tmp_path / f"{chapter}.ipynb"
+    nbformat.write(_filled_in(chapter, course_dir), finished)
+    assert Validator().validate(str(finished)) == {}

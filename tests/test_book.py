@@ -1,0 +1,75 @@
+"""The HTML book builds with no warning, and every chapter page has its maths, its figures
+and the course_lib code it shows."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import ROOT, tool_env
+
+HTML = ROOT / "_build" / "html"
+TOC_FILES = [
+    entry["file"]
+    for part in yaml.safe_load((ROOT / "_toc.yml").read_text())["parts"]
+    for entry in part["chapters"]
+]
+# A function each chapter shows from course_lib (read from the package at build time).
+SHOWN_CODE = {
+    "book/01_embeddings": "def one_hot(",
+    "book/02_qkv": "def project_qkv(",
+    "book/03_scores": "def scaled_attention_scores(",
+}
+
+
+@pytest.fixture(scope="module")
+def build_log() -> str:
+    """Build the book exactly as the README's `make book` does (cached execution)."""
+    result = subprocess.run(
+        ["make", "--no-print-directory", "book"], cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=1200
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, f"the book build failed:\n{log[-6000:]}"
+    return log
+
+
+@pytest.mark.slow
+def test_book_builds_without_warnings(build_log):
+    warnings = [line for line in build_log.splitlines() if re.search(r"\bWARNING\b|\bERROR\b", line)]
+    assert not warnings, "\n".join(warnings)
+    assert (HTML / "index.html").is_file()
+
+
+@pytest.mark.slow
+def test_every_chapter_is_in_the_toc_and_built():
+    chapters = sorted(p.stem for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+    assert [f"book/{c}" for c in chapters] == TOC_FILES
+    assert set(SHOWN_CODE) == set(TOC_FILES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", TOC_FILES)
+def test_chapter_page_has_maths_figures_code_and_no_errors(build_log, chapter):
+    page = (HTML / f"{chapter}.html").read_text()
+    assert page.count('class="math') >= 3, "maths is missing"
+    images = re.findall(r'<img[^>]+src="([^"]+)"', page)
+    figures = [src for src in images if "_images/" in src]
+    assert figures, "no figure on the page"
+    for src in figures:
+        assert (HTML / chapter).parent.joinpath(src).resolve().is_file(), f"broken image {src}"
+    assert SHOWN_CODE[chapter] in re.sub(r"<[^>]+>", "", page), "the course_lib code listing is missing"
+    assert "Pitfalls" in page
+    for bad in ("Traceback", "output traceback", "NotImplementedError"):
+        assert bad not in page, f"{bad} on the page: a cell failed"
+
+
+@pytest.mark.parametrize("chapter", TOC_FILES)
+def test_book_notebooks_are_committed_without_outputs(chapter):
+    import nbformat
+
+    nb = nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4)
+    assert nb.metadata.kernelspec.name == "python3"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "clear the outputs before committing"
