@@ -23,7 +23,8 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	touch $(STAMP)
 
 book: setup
-	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
+	@# An inherited MPLBACKEND (e.g. Agg on a headless machine) would keep figures out of the pages.
+	env -u MPLBACKEND $(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
 	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
 
 test: setup

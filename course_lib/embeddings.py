@@ -89,9 +89,11 @@ def one_hot(ids, vocab_size: int) -> np.ndarray:
     at the position given by the id.
     """
     ids = _check_ids(ids, vocab_size)
-    # Row i of the identity matrix is the one-hot vector of id i; fancy indexing
-    # keeps any leading shape of `ids`.
-    return np.eye(vocab_size)[ids]  # (..., V)
+    vectors = np.zeros(ids.shape + (vocab_size,))  # (..., V)
+    # Put a 1 at position ids[...] of every vector. (np.eye(vocab_size)[ids] reads the same
+    # rows but first builds a V x V matrix: 20 GB for a 50 000-word vocabulary.)
+    np.put_along_axis(vectors, ids[..., None], 1.0, axis=-1)
+    return vectors
 
 
 def embed(ids, table: np.ndarray) -> np.ndarray:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .embeddings import one_hot
+
 
 def init_projection(d_in: int, d_out: int, rng: np.random.Generator) -> np.ndarray:
     """A random ``(d_in, d_out)`` weight matrix with entries of variance ``1 / d_in``.
@@ -47,10 +49,15 @@ def hard_lookup(q, k, v):
     largest dot product with it (the first such key on a tie).
     """
     q, k, v = np.asarray(q), np.asarray(k), np.asarray(v)
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"queries and keys need the same size d_k, got {q.shape[-1]} and {k.shape[-1]}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"every key needs one value: {k.shape[-2]} keys but {v.shape[-2]} values")
     scores = q @ np.swapaxes(k, -1, -2)  # (..., n_q, n_k)
     best = scores.argmax(axis=-1)  # (..., n_q)
-    # Gather row `best` of v for every query: take_along_axis wants the index on v's row axis.
-    return np.take_along_axis(v, best[..., None], axis=-2)  # (..., n_q, d_v)
+    # The hard lookup is the soft one with one-hot weights; the matrix product also
+    # broadcasts batched queries against an unbatched dictionary.
+    return mix_values(one_hot(best, k.shape[-2]), v)  # (..., n_q, d_v)
 
 
 def mix_values(weights, v):

@@ -66,3 +66,15 @@ def test_mix_values_uniform_weights_average_the_values(rng):
 def test_mix_values_rejects_mismatched_keys(rng):
     with pytest.raises(ValueError, match="keys per row"):
         mix_values(np.ones((2, 5)), np.ones((6, 3)))
+
+
+def test_hard_lookup_broadcasts_batched_queries_over_one_dictionary(rng):
+    q, k, v = rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4)), rng.standard_normal((5, 6))
+    out = hard_lookup(q, k, v)
+    assert out.shape == (2, 3, 6)
+    np.testing.assert_array_equal(out[1], hard_lookup(q[1], k, v))
+
+
+def test_hard_lookup_rejects_keys_without_values(rng):
+    with pytest.raises(ValueError, match="one value"):
+        hard_lookup(rng.standard_normal((2, 4)), rng.standard_normal((5, 4)), rng.standard_normal((7, 3)))
