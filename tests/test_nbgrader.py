@@ -3,6 +3,8 @@ release (generate_assignment), then autograde three submissions per chapter and 
 scores back from the gradebook."""
 from __future__ import annotations
 
+import csv
+
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
@@ -118,6 +120,18 @@ def test_autograde_round_trip(course_dir, chapter):
         "one_wrong": total - part_points[f"test_{last_function}"],
     }, result.stderr
     assert needs_manual, "a written answer must wait for manual grading"
+
+    # The rest of the instructor's cycle: HTML feedback per student, then the grades as CSV.
+    nbgrader("generate_feedback", chapter, "--log-level=WARN", cwd=course_dir)
+    for student in scores:
+        feedback = (course_dir / "feedback" / student / chapter / f"{chapter}.html").read_text()
+        assert f"Score: {scores[student]:.1f} / " in feedback, f"{student}'s feedback does not show the score"
+    nbgrader("export", "--to", "grades.csv", "--log-level=WARN", cwd=course_dir)
+    with open(course_dir / "grades.csv", newline="") as table:
+        exported = {
+            row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(table) if row["assignment"] == chapter
+        }
+    assert exported == scores
 
 
 @pytest.mark.slow
