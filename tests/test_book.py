@@ -74,3 +74,15 @@ def test_book_notebooks_are_committed_without_outputs(chapter):
     assert nb.metadata.kernelspec.name == "python3"
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), "clear the outputs before committing"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", TOC_FILES)
+def test_maths_is_rendered_by_the_books_own_mathjax(build_log, chapter):
+    """No CDN: the page loads MathJax from the built book (book/_ext/offline_mathjax.py)."""
+    page = (HTML / f"{chapter}.html").read_text()
+    sources = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', page, flags=re.I)
+    assert sources == ["../_static/mathjax/tex-chtml.js"], sources
+    assert (HTML / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert (HTML / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+    assert "cdn.jsdelivr.net" not in page
