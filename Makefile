@@ -1,7 +1,7 @@
 # Attention, from scratch — set-up, book, tests.
 #   make book    set up .venv and build the HTML book into _build/html
 #   make test    set up .venv and run every test (what CI runs)
-#   make lab     open the exercises in JupyterLab with nbgrader's extensions
+#   make lab     copy the exercises to my_work/ and open them in JupyterLab with nbgrader's extensions
 #   make exercises   regenerate exercises/ from solutions/ with nbgrader
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -30,8 +30,11 @@ book: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# Learners work on a copy of the release in my_work/ (ignored by git): a new chapter's
+# exercise is copied in, answers already there are never overwritten.
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=exercises $(if $(filter 0,$(shell id -u)),--allow-root)
+	mkdir -p my_work && cp -R -n exercises/. my_work/
+	$(BIN)/jupyter lab --notebook-dir=my_work $(if $(filter 0,$(shell id -u)),--allow-root)
 
 exercises: setup
 	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment "$$a" --force --log-level=WARN || exit 1; done
