@@ -3,14 +3,21 @@
 One module per chapter's concept; the graded functions of every chapter are also
 importable from here (``from course_lib import one_hot``).
 
-=========  ==========================  ===========================================
-chapter    module                      graded functions
-=========  ==========================  ===========================================
-1          :mod:`course_lib.embeddings`  one_hot, embed, cosine_similarity
-2          :mod:`course_lib.qkv`         project_qkv, hard_lookup, mix_values
-3          :mod:`course_lib.scores`      attention_scores, scaled_attention_scores,
-                                       self_attention_scores
-=========  ==========================  ===========================================
+=======  =================================  ==========================================
+chapter  module                             graded functions
+=======  =================================  ==========================================
+1        :mod:`course_lib.embeddings`       one_hot, embed, cosine_similarity
+2        :mod:`course_lib.qkv`              project_qkv, hard_lookup, mix_values
+3        :mod:`course_lib.scores`           attention_scores, scaled_attention_scores,
+                                            self_attention_scores
+4        :mod:`course_lib.softmax`,         softmax, entropy,
+         :mod:`course_lib.attention`        scaled_dot_product_attention
+5        :mod:`course_lib.masking`          causal_mask, padding_mask, masked_attention
+6        :mod:`course_lib.multi_head`,      split_heads, merge_heads, multi_head_attention;
+         :mod:`course_lib.multi_head_torch` the torch module MultiHeadAttention
+7        :mod:`course_lib.positional`       sinusoidal_positional_encoding, shift_matrix,
+                                            apply_rope
+=======  =================================  ==========================================
 
 Conventions, everywhere in the course:
 
@@ -19,26 +26,62 @@ Conventions, everywhere in the course:
 * softmax runs over the last axis, the keys;
 * a boolean mask holds ``True`` where a query **may** attend to a key, as in
   ``torch.nn.functional.scaled_dot_product_attention``.
+
+torch is imported only when a torch module (``MultiHeadAttention``) is first used, so the
+numpy chapters start fast.
 """
+from .attention import masked_attention, scaled_dot_product_attention
 from .embeddings import WordTokenizer, cosine_similarity, embed, one_hot, random_embedding_table, tokenize
+from .masking import causal_mask, masked_softmax, padding_mask
+from .multi_head import flop_count, merge_heads, multi_head_attention, parameter_count, split_heads
+from .positional import apply_rope, shift_matrix, sinusoidal_positional_encoding
 from .qkv import hard_lookup, init_projection, mix_values, project_qkv
 from .scores import attention_scores, scaled_attention_scores, score_statistics, self_attention_scores
-from .softmax import softmax
+from .softmax import entropy, naive_softmax, softmax, softmax_with_temperature
+
+_TORCH_MODULES = {"MultiHeadAttention": "multi_head_torch"}
+
+
+def __getattr__(name):
+    # PEP 562: import the torch-backed module on first use of one of its classes.
+    if name in _TORCH_MODULES:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_TORCH_MODULES[name]}", __name__), name)
+    raise AttributeError(f"module 'course_lib' has no attribute {name!r}")
+
 
 __all__ = [
+    "MultiHeadAttention",
     "WordTokenizer",
+    "apply_rope",
     "attention_scores",
+    "causal_mask",
     "cosine_similarity",
     "embed",
+    "entropy",
+    "flop_count",
     "hard_lookup",
     "init_projection",
+    "masked_attention",
+    "masked_softmax",
+    "merge_heads",
     "mix_values",
+    "multi_head_attention",
+    "naive_softmax",
     "one_hot",
+    "padding_mask",
+    "parameter_count",
     "project_qkv",
     "random_embedding_table",
     "scaled_attention_scores",
+    "scaled_dot_product_attention",
     "score_statistics",
     "self_attention_scores",
+    "shift_matrix",
+    "sinusoidal_positional_encoding",
     "softmax",
+    "softmax_with_temperature",
+    "split_heads",
     "tokenize",
 ]
