@@ -45,7 +45,8 @@ class MultiHeadAttention(nn.Module):
         weights = torch.softmax(scores, dim=-1)
         if mask is not None:
             # A query with every key masked has a row of -inf, whose softmax is nan: it
-            # attends to nothing, so give it zero weights (and a zero output), as course_lib does.
+            # attends to nothing, so give it zero weights, as course_lib's numpy attention
+            # does (its heads' outputs are then 0, and the layer's output is out_proj's bias).
             weights = weights.masked_fill(~mask, 0.0)
         weights = self.dropout(weights)
         heads = weights @ v  # (B, H, L_q, D/H)

@@ -58,6 +58,8 @@ def apply_rope(x, positions=None, base: float = 10_000.0) -> np.ndarray:
     if d % 2:
         raise ValueError(f"RoPE rotates pairs of features: d = {d} must be even")
     positions = np.arange(length) if positions is None else np.asarray(positions)
+    if positions.shape != (length,):
+        raise ValueError(f"expected one position per row, shape ({length},), got {positions.shape}")
     angles = positions[:, None] * _frequencies(d, base)[None, :]  # (L, d/2)
     cos, sin = np.cos(angles), np.sin(angles)
     even, odd = x[..., 0::2], x[..., 1::2]  # (..., L, d/2) each: the two halves of every pair

@@ -7,6 +7,7 @@ Cells are executed in this process (no kernel), the way a notebook would run the
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
 import pytest
 
 from notebooks import answer_cells, as_submitted, cells_by_id, grading, hidden_part, solution_notebook
@@ -55,6 +56,9 @@ def test_wrong_answer_fails_the_tests_and_the_hidden_tests_alone(chapter, functi
     for part, code in [("whole test cell", source), ("hidden tests alone", hidden_part(source))]:
         namespace = _namespace(chapter)
         exec(wrong, namespace)
-        with pytest.raises(Exception):  # an assertion, or an error the wrong answer causes
+        # an assertion, or an error the wrong answer causes (overflow warnings are expected)
+        with pytest.raises(Exception) as caught, np.errstate(all="ignore"):
             exec(code, namespace)
             pytest.fail(f"{part} of {chapter}/{function} accepted the wrong answer: {label}")
+        # A wrong answer that cannot even run would make this test pass for nothing.
+        assert not isinstance(caught.value, (NameError, SyntaxError, ImportError)), f"broken wrong answer: {caught.value!r}"

@@ -70,3 +70,8 @@ def test_rope_and_shift_matrix_reject_odd_sizes():
         apply_rope(np.ones((3, 5)))
     with pytest.raises(ValueError, match="even"):
         shift_matrix(1, 5)
+
+
+def test_rope_wants_one_position_per_row():
+    with pytest.raises(ValueError, match="one position per row"):
+        apply_rope(np.ones((3, 4)), positions=[5])

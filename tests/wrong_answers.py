@@ -5,6 +5,13 @@ mistakes the course warns about: a missing or wrong scale, the wrong axis, a tra
 batch, an off-by-one, the wrong order of outputs — and simply calling course_lib.
 """
 
+# A learner's own row softmax, used by the wrong masked_attention answers below.
+ROW_SOFTMAX = (
+    "def row_softmax(s):\n"
+    "    e = np.exp(s - np.max(s, axis=-1, keepdims=True))\n"
+    "    return e / e.sum(axis=-1, keepdims=True)\n"
+)
+
 WRONG_ANSWERS = {
     "01_embeddings": {
         "one_hot": {
@@ -123,6 +130,240 @@ WRONG_ANSWERS = {
             "calls the reference": (
                 "def self_attention_scores(x, w_q, w_k):\n    return course_lib.self_attention_scores(x, w_q, w_k)"
             ),
+        },
+    },
+    "04_softmax": {
+        "softmax": {
+            "naive, overflows": "def softmax(x, axis=-1):\n    e = np.exp(x)\n    return e / e.sum(axis=axis, keepdims=True)",
+            "over the wrong axis": (
+                "def softmax(x, axis=-1):\n"
+                "    e = np.exp(x - np.max(x, axis=0, keepdims=True))\n"
+                "    return e / e.sum(axis=0, keepdims=True)"
+            ),
+            "subtracts the global maximum": (
+                "def softmax(x, axis=-1):\n    e = np.exp(x - np.max(x))\n    return e / e.sum(axis=axis, keepdims=True)"
+            ),
+            "normalises by the sum of everything": (
+                "def softmax(x, axis=-1):\n    e = np.exp(x - np.max(x, axis=axis, keepdims=True))\n    return e / e.sum()"
+            ),
+            "ignores the axis argument": (
+                "def softmax(x, axis=-1):\n"
+                "    e = np.exp(x - np.max(x, axis=-1, keepdims=True))\n"
+                "    return e / e.sum(axis=-1, keepdims=True)"
+            ),
+            "calls the reference": "def softmax(x, axis=-1):\n    return course_lib.softmax(x, axis)",
+        },
+        "entropy": {
+            "0 log 0 is nan": "def entropy(p, axis=-1):\n    return -np.sum(p * np.log(p), axis=axis)",
+            "log base 2": (
+                "def entropy(p, axis=-1):\n    return -np.sum(p * np.log2(np.where(p > 0, p, 1.0)), axis=axis)"
+            ),
+            "wrong sign": "def entropy(p, axis=-1):\n    return np.sum(p * np.log(np.where(p > 0, p, 1.0)), axis=axis)",
+            "sums over everything": "def entropy(p, axis=-1):\n    return -np.sum(p * np.log(np.where(p > 0, p, 1.0)))",
+            "calls the reference": "def entropy(p, axis=-1):\n    return course_lib.entropy(p, axis)",
+        },
+        "scaled_dot_product_attention": {
+            "missing scale": (
+                "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+                "    scores = q @ np.swapaxes(k, -1, -2)\n"
+                "    if mask is not None:\n        scores = np.where(mask, scores, -np.inf)\n"
+                "    w = softmax(scores)\n    return w @ v, w"
+            ),
+            "softmax over the queries": (
+                "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+                "    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])\n"
+                "    if mask is not None:\n        scores = np.where(mask, scores, -np.inf)\n"
+                "    w = softmax(scores, axis=-2)\n    return w @ v, w"
+            ),
+            "scales by the value size": (
+                "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+                "    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(v.shape[-1])\n"
+                "    if mask is not None:\n        scores = np.where(mask, scores, -np.inf)\n"
+                "    w = softmax(scores)\n    return w @ v, w"
+            ),
+            "inverted mask": (
+                "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+                "    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])\n"
+                "    if mask is not None:\n        scores = np.where(mask, -1e9, scores)\n"
+                "    w = softmax(scores)\n    return w @ v, w"
+            ),
+            "ignores the mask": (
+                "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+                "    w = softmax(q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]))\n    return w @ v, w"
+            ),
+            "calls the reference": (
+                "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+                "    return course_lib.scaled_dot_product_attention(q, k, v, mask)"
+            ),
+        },
+    },
+    "05_masking": {
+        "causal_mask": {
+            "inverted": "def causal_mask(n):\n    return np.triu(np.ones((n, n), dtype=bool), k=1)",
+            "blocks the diagonal": "def causal_mask(n):\n    return np.tril(np.ones((n, n), dtype=bool), k=-1)",
+            "off by one into the future": "def causal_mask(n):\n    return np.tril(np.ones((n, n), dtype=bool), k=1)",
+            "zeros and ones": "def causal_mask(n):\n    return np.tril(np.ones((n, n)))",
+            "upper triangle": "def causal_mask(n):\n    return np.triu(np.ones((n, n), dtype=bool))",
+            "calls the reference": "def causal_mask(n):\n    return course_lib.causal_mask(n)",
+        },
+        "padding_mask": {
+            "masks queries instead of keys": "def padding_mask(ids, pad_id):\n    return (np.asarray(ids) != pad_id)[:, :, None]",
+            "no query axis": "def padding_mask(ids, pad_id):\n    return np.asarray(ids) != pad_id",
+            "inverted": "def padding_mask(ids, pad_id):\n    return (np.asarray(ids) == pad_id)[:, None, :]",
+            "assumes padding id 0": "def padding_mask(ids, pad_id):\n    return (np.asarray(ids) != 0)[:, None, :]",
+            "calls the reference": "def padding_mask(ids, pad_id):\n    return course_lib.padding_mask(ids, pad_id)",
+        },
+        "masked_attention": {
+            "the tutorial's additive mask": ROW_SOFTMAX + (
+                "def masked_attention(q, k, v, mask):\n"
+                "    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]) + np.asarray(mask) * -1e9\n"
+                "    w = row_softmax(scores)\n    return w @ v, w"
+            ),
+            "masks after the softmax without renormalising": ROW_SOFTMAX + (
+                "def masked_attention(q, k, v, mask):\n"
+                "    w = row_softmax(q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])) * mask\n"
+                "    return w @ v, w"
+            ),
+            "nan for a query that sees nothing": ROW_SOFTMAX + (
+                "def masked_attention(q, k, v, mask):\n"
+                "    scores = np.where(mask, q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]), -np.inf)\n"
+                "    w = row_softmax(scores)\n    return w @ v, w"
+            ),
+            "masks queries instead of keys": ROW_SOFTMAX + (
+                "def masked_attention(q, k, v, mask):\n"
+                "    mask = np.swapaxes(np.broadcast_to(mask, q.shape[:-1] + (k.shape[-2],)), -1, -2)\n"
+                "    scores = np.where(mask, q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]), -1e9)\n"
+                "    w = row_softmax(scores) * mask\n"
+                "    w = np.divide(w, w.sum(-1, keepdims=True), out=np.zeros_like(w), where=w.sum(-1, keepdims=True) > 0)\n"
+                "    return w @ v, w"
+            ),
+            "-1e9 fill: uniform weights for a query that sees nothing": ROW_SOFTMAX + (
+                "def masked_attention(q, k, v, mask):\n"
+                "    scores = np.where(mask, q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]), -1e9)\n"
+                "    w = row_softmax(scores)\n    return w @ v, w"
+            ),
+            "calls the reference": "def masked_attention(q, k, v, mask):\n    return course_lib.masked_attention(q, k, v, mask)",
+        },
+    },
+    "06_multi_head": {
+        "split_heads": {
+            "reshape without the transpose": (
+                "def split_heads(x, num_heads):\n"
+                "    b, l, d = x.shape\n    return x.reshape(b, num_heads, l, d // num_heads)"
+            ),
+            "interleaved features": (
+                "def split_heads(x, num_heads):\n"
+                "    b, l, d = x.shape\n    return x.reshape(b, l, d // num_heads, num_heads).transpose(0, 3, 1, 2)"
+            ),
+            "heads after the tokens": (
+                "def split_heads(x, num_heads):\n"
+                "    b, l, d = x.shape\n    return x.reshape(b, l, num_heads, d // num_heads)"
+            ),
+            "calls the reference": "def split_heads(x, num_heads):\n    return course_lib.split_heads(x, num_heads)",
+        },
+        "merge_heads": {
+            "reshape without the transpose": (
+                "def merge_heads(x):\n    b, h, l, s = x.shape\n    return x.reshape(b, l, h * s)"
+            ),
+            "interleaved features": (
+                "def merge_heads(x):\n    b, h, l, s = x.shape\n    return x.transpose(0, 2, 3, 1).reshape(b, l, h * s)"
+            ),
+            "keeps only the first head": "def merge_heads(x):\n    return x[:, 0]",
+            "calls the reference": "def merge_heads(x):\n    return course_lib.merge_heads(x)",
+        },
+        "multi_head_attention": {
+            "missing output projection": (
+                "def multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads, mask=None):\n"
+                "    q, k, v = (split_heads(x @ w, num_heads) for x, w in ((x_q, w_q), (x_kv, w_k), (x_kv, w_v)))\n"
+                "    if mask is not None and np.ndim(mask) >= 3:\n        mask = np.expand_dims(mask, -3)\n"
+                "    return merge_heads(attention(q, k, v, mask))"
+            ),
+            "one head": (
+                "def multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads, mask=None):\n"
+                "    return attention(x_q @ w_q, x_kv @ w_k, x_kv @ w_v, mask) @ w_o"
+            ),
+            "keys and values from the queries' input": (
+                "def multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads, mask=None):\n"
+                "    q, k, v = (split_heads(x_q @ w, num_heads) for w in (w_q, w_k, w_v))\n"
+                "    if mask is not None and np.ndim(mask) >= 3:\n        mask = np.expand_dims(mask, -3)\n"
+                "    return merge_heads(attention(q, k, v, mask)) @ w_o"
+            ),
+            "scales by the model size": (
+                "def multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads, mask=None):\n"
+                "    q, k, v = (split_heads(x @ w, num_heads) for x, w in ((x_q, w_q), (x_kv, w_k), (x_kv, w_v)))\n"
+                "    if mask is not None and np.ndim(mask) >= 3:\n        mask = np.expand_dims(mask, -3)\n"
+                "    q = q * np.sqrt(q.shape[-1] / w_q.shape[0])  # net effect: scores / sqrt(D)\n"
+                "    return merge_heads(attention(q, k, v, mask)) @ w_o"
+            ),
+            "calls the reference": (
+                "def multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads, mask=None):\n"
+                "    return course_lib.multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads, mask)"
+            ),
+        },
+    },
+    "07_positional": {
+        "sinusoidal_positional_encoding": {
+            "sin and cos swapped": (
+                "def sinusoidal_positional_encoding(max_len, d_model):\n"
+                "    a = np.arange(max_len)[:, None] * 10000.0 ** (-np.arange(0, d_model, 2) / d_model)\n"
+                "    pe = np.zeros((max_len, d_model))\n    pe[:, 0::2], pe[:, 1::2] = np.cos(a), np.sin(a)\n    return pe"
+            ),
+            "halves concatenated": (
+                "def sinusoidal_positional_encoding(max_len, d_model):\n"
+                "    a = np.arange(max_len)[:, None] * 10000.0 ** (-np.arange(0, d_model, 2) / d_model)\n"
+                "    return np.concatenate([np.sin(a), np.cos(a)], axis=-1)"
+            ),
+            "exponent i instead of 2i": (
+                "def sinusoidal_positional_encoding(max_len, d_model):\n"
+                "    a = np.arange(max_len)[:, None] * 10000.0 ** (-np.arange(d_model // 2) / d_model)\n"
+                "    pe = np.zeros((max_len, d_model))\n    pe[:, 0::2], pe[:, 1::2] = np.sin(a), np.cos(a)\n    return pe"
+            ),
+            "positions start at 1": (
+                "def sinusoidal_positional_encoding(max_len, d_model):\n"
+                "    a = np.arange(1, max_len + 1)[:, None] * 10000.0 ** (-np.arange(0, d_model, 2) / d_model)\n"
+                "    pe = np.zeros((max_len, d_model))\n    pe[:, 0::2], pe[:, 1::2] = np.sin(a), np.cos(a)\n    return pe"
+            ),
+            "calls the reference": (
+                "def sinusoidal_positional_encoding(max_len, d_model):\n"
+                "    return course_lib.sinusoidal_positional_encoding(max_len, d_model)"
+            ),
+        },
+        "shift_matrix": {
+            "rotates backwards": (
+                "def shift_matrix(offset, d_model):\n    m = np.zeros((d_model, d_model))\n"
+                "    for i in range(d_model // 2):\n        t = offset * 10000.0 ** (-2 * i / d_model)\n"
+                "        m[2*i:2*i+2, 2*i:2*i+2] = [[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]]\n    return m"
+            ),
+            "same angle for every pair": (
+                "def shift_matrix(offset, d_model):\n    m = np.zeros((d_model, d_model))\n"
+                "    for i in range(d_model // 2):\n        t = offset\n"
+                "        m[2*i:2*i+2, 2*i:2*i+2] = [[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]\n    return m"
+            ),
+            "the identity": "def shift_matrix(offset, d_model):\n    return np.eye(d_model)",
+            "calls the reference": "def shift_matrix(offset, d_model):\n    return course_lib.shift_matrix(offset, d_model)",
+        },
+        "apply_rope": {
+            "rotates halves instead of pairs": (
+                "def apply_rope(x, positions=None):\n    x = np.asarray(x, dtype=float)\n    l, d = x.shape[-2:]\n"
+                "    p = np.arange(l) if positions is None else np.asarray(positions)\n"
+                "    a = p[:, None] * 10000.0 ** (-np.arange(0, d, 2) / d)\n"
+                "    x1, x2 = x[..., : d // 2], x[..., d // 2 :]\n"
+                "    return np.concatenate([x1 * np.cos(a) - x2 * np.sin(a), x1 * np.sin(a) + x2 * np.cos(a)], -1)"
+            ),
+            "rotates the wrong way": (
+                "def apply_rope(x, positions=None):\n    x = np.asarray(x, dtype=float)\n    l, d = x.shape[-2:]\n"
+                "    p = np.arange(l) if positions is None else np.asarray(positions)\n"
+                "    a = -p[:, None] * 10000.0 ** (-np.arange(0, d, 2) / d)\n    out = np.empty_like(x)\n"
+                "    out[..., 0::2] = x[..., 0::2] * np.cos(a) - x[..., 1::2] * np.sin(a)\n"
+                "    out[..., 1::2] = x[..., 0::2] * np.sin(a) + x[..., 1::2] * np.cos(a)\n    return out"
+            ),
+            "ignores the positions argument": (
+                "def apply_rope(x, positions=None):\n    x = np.asarray(x, dtype=float)\n    l, d = x.shape[-2:]\n"
+                "    a = np.arange(l)[:, None] * 10000.0 ** (-np.arange(0, d, 2) / d)\n    out = np.empty_like(x)\n"
+                "    out[..., 0::2] = x[..., 0::2] * np.cos(a) - x[..., 1::2] * np.sin(a)\n"
+                "    out[..., 1::2] = x[..., 0::2] * np.sin(a) + x[..., 1::2] * np.cos(a)\n    return out"
+            ),
+            "calls the reference": "def apply_rope(x, positions=None):\n    return course_lib.apply_rope(x, positions)",
         },
     },
 }
