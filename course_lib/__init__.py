@@ -17,6 +17,10 @@ chapter  module                             graded functions
          :mod:`course_lib.multi_head_torch` the torch module MultiHeadAttention
 7        :mod:`course_lib.positional`       sinusoidal_positional_encoding, shift_matrix,
                                             apply_rope
+8        :mod:`course_lib.transformer`,     layer_norm, feed_forward, decoder_self_mask;
+         :mod:`course_lib.transformer_torch` EncoderLayer, DecoderLayer, Transformer,
+                                            greedy_decode, beam_search;
+         :mod:`course_lib.translation`      the numbers-to-words task
 =======  =================================  ==========================================
 
 Conventions, everywhere in the course:
@@ -27,8 +31,8 @@ Conventions, everywhere in the course:
 * a boolean mask holds ``True`` where a query **may** attend to a key, as in
   ``torch.nn.functional.scaled_dot_product_attention``.
 
-torch is imported only when a torch module (``MultiHeadAttention``) is first used, so the
-numpy chapters start fast.
+torch is imported only when one of its classes or functions (``MultiHeadAttention``,
+``Transformer``, ``greedy_decode``, ...) is first used, so the numpy chapters start fast.
 """
 from .attention import masked_attention, scaled_dot_product_attention
 from .embeddings import WordTokenizer, cosine_similarity, embed, one_hot, random_embedding_table, tokenize
@@ -38,8 +42,16 @@ from .positional import apply_rope, shift_matrix, sinusoidal_positional_encoding
 from .qkv import hard_lookup, init_projection, mix_values, project_qkv
 from .scores import attention_scores, scaled_attention_scores, score_statistics, self_attention_scores
 from .softmax import entropy, naive_softmax, softmax, softmax_with_temperature
+from .transformer import decoder_self_mask, feed_forward, layer_norm
 
-_TORCH_MODULES = {"MultiHeadAttention": "multi_head_torch"}
+_TORCH_MODULES = {
+    "MultiHeadAttention": "multi_head_torch",
+    "EncoderLayer": "transformer_torch",
+    "DecoderLayer": "transformer_torch",
+    "Transformer": "transformer_torch",
+    "greedy_decode": "transformer_torch",
+    "beam_search": "transformer_torch",
+}
 
 
 def __getattr__(name):
@@ -52,7 +64,15 @@ def __getattr__(name):
 
 
 __all__ = [
+    "DecoderLayer",
+    "EncoderLayer",
     "MultiHeadAttention",
+    "Transformer",
+    "beam_search",
+    "decoder_self_mask",
+    "feed_forward",
+    "greedy_decode",
+    "layer_norm",
     "WordTokenizer",
     "apply_rope",
     "attention_scores",

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from course_lib.translation import SOURCE_VOCAB, TARGET_VOCAB, bleu, exact_match, make_splits, number_to_words
+
+
+@pytest.mark.parametrize("n, words", [
+    (0, "zero"), (7, "seven"), (13, "thirteen"), (40, "forty"), (142, "one hundred forty two"),
+    (1000, "one thousand"), (1005, "one thousand five"), (20_019, "twenty thousand nineteen"),
+    (99_999, "ninety nine thousand nine hundred ninety nine"), (300_000, "three hundred thousand"),
+])
+def test_number_to_words(n, words):
+    assert number_to_words(n) == words
+
+
+def test_number_to_words_rejects_out_of_range():
+    with pytest.raises(ValueError):
+        number_to_words(1_000_000)
+
+
+def test_splits_do_not_overlap_and_encode_round_trip():
+    splits = make_splits(n_train=500, n_val=100, n_test=100, max_number=1000, seed=3)
+    sets = [set(s.numbers.tolist()) for s in splits.values()]
+    assert all(not (a & b) for i, a in enumerate(sets) for b in sets[i + 1 :])
+    test = splits["test"]
+    assert test.tgt[:, 0].tolist() == [TARGET_VOCAB.bos_id] * 100
+    for n, src, tgt in zip(test.numbers[:20], test.src, test.tgt):
+        assert "".join(SOURCE_VOCAB.decode(src)) == str(n)
+        assert " ".join(TARGET_VOCAB.decode(tgt)) == number_to_words(int(n))
+        assert TARGET_VOCAB.eos_id in tgt.tolist()
+
+
+def test_splits_are_reproducible():
+    a, b = make_splits(100, 10, 10, 1000, seed=5), make_splits(100, 10, 10, 1000, seed=5)
+    np.testing.assert_array_equal(a["test"].numbers, b["test"].numbers)
+
+
+def test_metrics():
+    refs = ["one hundred", "two", "forty two"]
+    assert exact_match(refs, refs) == 1.0 and exact_match(["one hundred", "three", "forty"], refs) == pytest.approx(1 / 3)
+    long_refs = [number_to_words(n) for n in (12_345, 99_999, 70_707)]  # BLEU needs 4-grams
+    assert bleu(long_refs, long_refs) == pytest.approx(100.0)
+    assert bleu(["zero"] * 3, long_refs) < 10
