@@ -3,6 +3,7 @@
 #   make test    set up .venv and run every test (what CI runs)
 #   make lab     copy the exercises to my_work/ and open them in JupyterLab with nbgrader's extensions
 #   make exercises   regenerate exercises/ from solutions/ with nbgrader
+#   make benchmark   run benchmarks/ and rewrite benchmarks/RESULTS.md
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 
-.PHONY: setup book test lab exercises lock clean
+.PHONY: setup book test lab exercises lock benchmark clean
 
 setup: $(STAMP)
 
@@ -38,6 +39,10 @@ lab: setup
 
 exercises: setup
 	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment "$$a" --force --log-level=WARN || exit 1; done
+
+# Measure the course's speed targets and rewrite benchmarks/RESULTS.md (a few minutes).
+benchmark: setup
+	$(BIN)/python benchmarks/run.py
 
 lock: setup
 	{ sed -n '1,3p' requirements/constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > requirements/constraints.new

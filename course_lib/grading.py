@@ -35,7 +35,7 @@ def _course_functions():
         for obj in vars(module).values():
             members = vars(obj).values() if inspect.isclass(obj) else [obj]
             for fn in members:
-                fn = getattr(fn, "__func__", fn)  # classmethods and staticmethods
+                fn = inspect.unwrap(getattr(fn, "__func__", fn))  # classmethods, decorated functions
                 if (
                     isinstance(fn, types.FunctionType)
                     and fn.__module__ == module.__name__
@@ -60,15 +60,17 @@ def _raising_code(name: str) -> types.CodeType:
 
 
 @contextlib.contextmanager
-def reference_blocked():
-    """Within this block every course_lib function raises :class:`ReferenceCalledError`.
+def reference_blocked(functions=None):
+    """Within this block course_lib functions raise :class:`ReferenceCalledError`.
 
-    The code object of each function is swapped, so any alias the answer made
+    All of them by default; only ``functions`` if given (when an answer legitimately uses
+    other parts of course_lib, such as a model's ``encode`` and ``decode``). The code
+    object of each function is swapped, so any alias the answer made
     (``from course_lib import one_hot as f``) is caught too. Restored on exit.
     """
     originals = {}
     try:
-        for fn in _course_functions():
+        for fn in _course_functions() if functions is None else functions:
             originals[fn] = fn.__code__
             fn.__code__ = _raising_code(f"{fn.__module__.removeprefix('course_lib.')}.{fn.__qualname__}")
         yield
@@ -80,4 +82,10 @@ def reference_blocked():
 def call_own_code(fn, *args, **kwargs):
     """Call a learner's ``fn`` with course_lib's reference blocked and return its result."""
     with reference_blocked():
+        return fn(*args, **kwargs)
+
+
+def call_without(references, fn, *args, **kwargs):
+    """Call a learner's ``fn`` with only the given course_lib ``references`` blocked."""
+    with reference_blocked([inspect.unwrap(getattr(r, "__func__", r)) for r in references]):
         return fn(*args, **kwargs)

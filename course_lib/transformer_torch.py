@@ -240,6 +240,8 @@ def beam_search(model: Transformer, src_ids, bos_id: int, eos_id: int, max_len: 
 
     A hypothesis is scored by its total log-probability divided by ``length ** length_penalty``
     (without that, shorter outputs would always win). Output as :func:`greedy_decode`.
+    Written for reading, not speed: one source at a time, and a finished hypothesis keeps
+    its slot among the ``beam_size`` best, so fewer live beams remain as hypotheses finish.
     """
     model.eval()
     results = []

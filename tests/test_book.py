@@ -25,6 +25,7 @@ SHOWN_CODE = {
     "book/05_masking": "def causal_mask(",
     "book/06_multi_head": "def split_heads(",
     "book/07_positional": "def sinusoidal_positional_encoding(",
+    "book/08_transformer": "def layer_norm(",
 }
 
 

@@ -6,6 +6,8 @@ Cells are executed in this process (no kernel), the way a notebook would run the
 """
 from __future__ import annotations
 
+import functools
+
 import matplotlib
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from notebooks import answer_cells, as_submitted, cells_by_id, grading, hidden_p
 from wrong_answers import WRONG_ANSWERS
 
 matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
 CASES = [
     (chapter, function, label)
@@ -23,14 +26,33 @@ CASES = [
 ]
 
 
-def _namespace(chapter: str) -> dict:
-    """The notebook's set-up cell and every model answer, executed as in a kernel."""
-    nb = solution_notebook(chapter)
+@functools.cache
+def _setup_and_answers(chapter: str) -> tuple[str, ...]:
+    """The notebook's locked set-up code and every model answer, in notebook order."""
+    sources = []
+    for cell in solution_notebook(chapter).cells:
+        role = grading(cell)
+        if cell.cell_type == "code" and role.get("locked") and not role.get("grade"):
+            sources.append(cell.source)
+        elif cell.cell_type == "code" and role.get("solution"):
+            sources.append(as_submitted(cell.source))
+    return tuple(sources)
+
+
+@functools.cache
+def _executed(chapter: str) -> dict:
     namespace: dict = {"__name__": "__main__"}
-    exec(cells_by_id(nb)["imports"].source, namespace)
-    for cell in answer_cells(nb):
-        exec(as_submitted(cell.source), namespace)
+    for source in _setup_and_answers(chapter):
+        exec(source, namespace)
+    plt.close("all")
     return namespace
+
+
+def _namespace(chapter: str) -> dict:
+    """The notebook's set-up cells and model answers, executed as in a kernel (once per
+    chapter; each test gets its own copy of the names, so a wrong answer replaces a function
+    only for the test that defines it)."""
+    return dict(_executed(chapter))
 
 
 def _test_source(chapter: str, function: str) -> str:

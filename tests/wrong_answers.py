@@ -12,6 +12,17 @@ ROW_SOFTMAX = (
     "    return e / e.sum(axis=-1, keepdims=True)\n"
 )
 
+# The start of a learner's greedy loop, shared by the wrong greedy_decode answers below.
+GREEDY_HEAD = (
+    "def greedy_decode(model, src_ids, bos_id, eos_id, max_len):\n"
+    "    with torch.no_grad():\n"
+    "        memory, src_mask = model.encode(src_ids)\n"
+    "        out = torch.full((len(src_ids), 1), bos_id, dtype=torch.long)\n"
+    "        for _ in range(max_len):\n"
+    "            n = out.shape[1]\n"
+    "            causal = torch.ones(n, n, dtype=torch.bool).tril()\n"
+)
+
 WRONG_ANSWERS = {
     "01_embeddings": {
         "one_hot": {
@@ -364,6 +375,89 @@ WRONG_ANSWERS = {
                 "    out[..., 1::2] = x[..., 0::2] * np.sin(a) + x[..., 1::2] * np.cos(a)\n    return out"
             ),
             "calls the reference": "def apply_rope(x, positions=None):\n    return course_lib.apply_rope(x, positions)",
+        },
+    },
+    "08_transformer": {
+        "layer_norm": {
+            "unbiased variance": (
+                "def layer_norm(x, gamma, beta, eps=1e-5):\n"
+                "    m = x.mean(-1, keepdims=True)\n"
+                "    return gamma * (x - m) / np.sqrt(x.var(-1, ddof=1, keepdims=True) + eps) + beta"
+            ),
+            "normalises over the wrong axis": (
+                "def layer_norm(x, gamma, beta, eps=1e-5):\n"
+                "    m = x.mean(0, keepdims=True)\n"
+                "    return gamma * (x - m) / np.sqrt(x.var(0, keepdims=True) + eps) + beta"
+            ),
+            "eps outside the square root": (
+                "def layer_norm(x, gamma, beta, eps=1e-5):\n"
+                "    m = x.mean(-1, keepdims=True)\n"
+                "    return gamma * (x - m) / (x.std(-1, keepdims=True) + eps) + beta"
+            ),
+            "forgets gamma and beta": (
+                "def layer_norm(x, gamma, beta, eps=1e-5):\n"
+                "    m = x.mean(-1, keepdims=True)\n"
+                "    return (x - m) / np.sqrt(x.var(-1, keepdims=True) + eps)"
+            ),
+            "calls the reference": "def layer_norm(x, gamma, beta, eps=1e-5):\n    return course_lib.layer_norm(x, gamma, beta, eps)",
+        },
+        "feed_forward": {
+            "missing ReLU": "def feed_forward(x, w1, b1, w2, b2):\n    return (x @ w1 + b1) @ w2 + b2",
+            "ReLU after both layers": (
+                "def feed_forward(x, w1, b1, w2, b2):\n    return np.maximum(np.maximum(x @ w1 + b1, 0) @ w2 + b2, 0)"
+            ),
+            "ReLU before the bias": "def feed_forward(x, w1, b1, w2, b2):\n    return (np.maximum(x @ w1, 0) + b1) @ w2 + b2",
+            "calls the reference": "def feed_forward(x, w1, b1, w2, b2):\n    return course_lib.feed_forward(x, w1, b1, w2, b2)",
+        },
+        "decoder_self_mask": {
+            "causal only": (
+                "def decoder_self_mask(tgt_ids, pad_id):\n"
+                "    n = np.shape(tgt_ids)[-1]\n"
+                "    return np.broadcast_to(np.tril(np.ones((n, n), bool)), (len(tgt_ids), n, n))"
+            ),
+            "padding only": (
+                "def decoder_self_mask(tgt_ids, pad_id):\n"
+                "    n = np.shape(tgt_ids)[-1]\n"
+                "    return np.broadcast_to((np.asarray(tgt_ids) != pad_id)[:, None, :], (len(tgt_ids), n, n))"
+            ),
+            "masks padded queries instead of keys": (
+                "def decoder_self_mask(tgt_ids, pad_id):\n"
+                "    n = np.shape(tgt_ids)[-1]\n"
+                "    return (np.asarray(tgt_ids) != pad_id)[:, :, None] & np.tril(np.ones((n, n), bool))"
+            ),
+            "inverted causal part": (
+                "def decoder_self_mask(tgt_ids, pad_id):\n"
+                "    n = np.shape(tgt_ids)[-1]\n"
+                "    return (np.asarray(tgt_ids) != pad_id)[:, None, :] & np.triu(np.ones((n, n), bool))"
+            ),
+            "calls the reference": "def decoder_self_mask(tgt_ids, pad_id):\n    return course_lib.decoder_self_mask(tgt_ids, pad_id)",
+        },
+        "greedy_decode": {
+            "decodes without the causal mask": GREEDY_HEAD + (
+                "            logits = model.decode(out, memory, None, src_mask)\n"
+                "            out = torch.cat([out, logits[:, -1].argmax(-1)[:, None]], 1)\n"
+                "        return out[:, 1:]"
+            ),
+            "reads the first position": GREEDY_HEAD + (
+                "            logits = model.decode(out, memory, causal, src_mask)\n"
+                "            out = torch.cat([out, logits[:, 0].argmax(-1)[:, None]], 1)\n"
+                "        return out[:, 1:]"
+            ),
+            "keeps the bos token": GREEDY_HEAD + (
+                "            logits = model.decode(out, memory, causal, src_mask)\n"
+                "            out = torch.cat([out, logits[:, -1].argmax(-1)[:, None]], 1)\n"
+                "        return out"
+            ),
+            "generates one token too many": GREEDY_HEAD + (
+                "            logits = model.decode(out, memory, causal, src_mask)\n"
+                "            out = torch.cat([out, logits[:, -1].argmax(-1)[:, None]], 1)\n"
+                "        logits = model.decode(out, memory, torch.ones(n + 1, n + 1, dtype=torch.bool).tril(), src_mask)\n"
+                "        return torch.cat([out, logits[:, -1].argmax(-1)[:, None]], 1)[:, 1:]"
+            ),
+            "calls the reference": (
+                "def greedy_decode(model, src_ids, bos_id, eos_id, max_len):\n"
+                "    return course_lib.greedy_decode(model, src_ids, bos_id, eos_id, max_len)"
+            ),
         },
     },
 }
