@@ -38,7 +38,9 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, query, key, value, mask=None):
         q, k, v = self._split(self.q_proj(query)), self._split(self.k_proj(key)), self._split(self.v_proj(value))
-        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, H, L_q, L_k)
+        # Scale the queries, not the scores: the same result, but L_q·d numbers to touch
+        # instead of L_q·L_k, which matters once sequences are long.
+        scores = (q / math.sqrt(self.d_head)) @ k.transpose(-2, -1)  # (B, H, L_q, L_k)
         if mask is not None:
             mask = mask.unsqueeze(-3) if mask.dim() >= 3 else mask  # one mask for every head
             scores = scores.masked_fill(~mask, float("-inf"))
