@@ -23,9 +23,17 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[course]"
 	touch $(STAMP)
 
+# The execution cache is keyed on each notebook's code, but the pages also show course_lib's
+# source and results: when course_lib changes, executed outputs are stale, so drop the cache.
+COURSE_LIB_HASH = $(shell cat course_lib/*.py course_lib/data/* | sha1sum | cut -c1-16)
+
 book: setup
 	@# An inherited MPLBACKEND (e.g. Agg on a headless machine) would keep figures out of the pages.
-	env -u MPLBACKEND $(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
+	@if [ "$$(cat _build/.course_lib-hash 2>/dev/null)" != "$(COURSE_LIB_HASH)" ]; then \
+		echo "course_lib changed (or first build): executing every notebook"; \
+		rm -rf _build/.jupyter_cache; all=--all; fi; \
+	set -x; env -u MPLBACKEND $(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going $$all
+	@echo "$(COURSE_LIB_HASH)" > _build/.course_lib-hash
 	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
 
 test: setup
