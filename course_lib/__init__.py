@@ -21,6 +21,11 @@ chapter  module                             graded functions
          :mod:`course_lib.transformer_torch` EncoderLayer, DecoderLayer, Transformer,
                                             greedy_decode, beam_search;
          :mod:`course_lib.translation`      the numbers-to-words task
+9        :mod:`course_lib.training`,        warmup_inverse_sqrt_lr, label_smoothed_targets,
+         :mod:`course_lib.gpt`,             kv_cache_step; the torch GPT, generate,
+         :mod:`course_lib.training_torch`,  Trainer; a language with known entropy
+         :mod:`course_lib.grammar`,         (grammar); DistributedDataParallel (ddp)
+         :mod:`course_lib.ddp`
 =======  =================================  ==========================================
 
 Conventions, everywhere in the course:
@@ -42,6 +47,7 @@ from .positional import apply_rope, shift_matrix, sinusoidal_positional_encoding
 from .qkv import hard_lookup, init_projection, mix_values, project_qkv
 from .scores import attention_scores, scaled_attention_scores, score_statistics, self_attention_scores
 from .softmax import entropy, naive_softmax, softmax, softmax_with_temperature
+from .training import kv_cache_step, label_smoothed_targets, warmup_inverse_sqrt_lr
 from .transformer import decoder_self_mask, feed_forward, layer_norm
 
 _TORCH_MODULES = {
@@ -51,6 +57,11 @@ _TORCH_MODULES = {
     "Transformer": "transformer_torch",
     "greedy_decode": "transformer_torch",
     "beam_search": "transformer_torch",
+    "GPT": "gpt",
+    "GPTConfig": "gpt",
+    "generate": "gpt",
+    "Trainer": "training_torch",
+    "TrainingSettings": "training_torch",
 }
 
 
@@ -66,6 +77,14 @@ def __getattr__(name):
 __all__ = [
     "DecoderLayer",
     "EncoderLayer",
+    "GPT",
+    "GPTConfig",
+    "Trainer",
+    "TrainingSettings",
+    "generate",
+    "kv_cache_step",
+    "label_smoothed_targets",
+    "warmup_inverse_sqrt_lr",
     "MultiHeadAttention",
     "Transformer",
     "beam_search",

@@ -12,6 +12,30 @@ import torch
 from torch import nn
 
 
+def explicit_attention(q, k, v, mask=None, dropout=None):
+    """``softmax(q kᵀ / sqrt(d_k)) v`` written out, every weight materialised.
+
+    q: ``(..., L_q, d_k)``, k: ``(..., L_k, d_k)``, v: ``(..., L_k, d_v)``; mask boolean,
+    broadcastable to ``(..., L_q, L_k)``, ``True`` = may attend. Returns
+    ``(output (..., L_q, d_v), weights (..., L_q, L_k))``. This is the computation that
+    ``torch.nn.functional.scaled_dot_product_attention`` fuses into one kernel (chapter 9).
+    """
+    # Scale the queries, not the scores: the same result, but L_q·d numbers to touch
+    # instead of L_q·L_k, which matters once sequences are long.
+    scores = (q / math.sqrt(q.shape[-1])) @ k.transpose(-2, -1)  # (..., L_q, L_k)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    if mask is not None:
+        # A query with every key masked has a row of -inf, whose softmax is nan: it
+        # attends to nothing, so give it zero weights, as course_lib's numpy attention
+        # does (its output is then 0).
+        weights = weights.masked_fill(~mask, 0.0)
+    if dropout is not None:
+        weights = dropout(weights)
+    return weights @ v, weights
+
+
 class MultiHeadAttention(nn.Module):
     """Batch-first multi-head attention with per-head weights, readable in one screen.
 
@@ -38,20 +62,9 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, query, key, value, mask=None):
         q, k, v = self._split(self.q_proj(query)), self._split(self.k_proj(key)), self._split(self.v_proj(value))
-        # Scale the queries, not the scores: the same result, but L_q·d numbers to touch
-        # instead of L_q·L_k, which matters once sequences are long.
-        scores = (q / math.sqrt(self.d_head)) @ k.transpose(-2, -1)  # (B, H, L_q, L_k)
-        if mask is not None:
-            mask = mask.unsqueeze(-3) if mask.dim() >= 3 else mask  # one mask for every head
-            scores = scores.masked_fill(~mask, float("-inf"))
-        weights = torch.softmax(scores, dim=-1)
-        if mask is not None:
-            # A query with every key masked has a row of -inf, whose softmax is nan: it
-            # attends to nothing, so give it zero weights, as course_lib's numpy attention
-            # does (its heads' outputs are then 0, and the layer's output is out_proj's bias).
-            weights = weights.masked_fill(~mask, 0.0)
-        weights = self.dropout(weights)
-        heads = weights @ v  # (B, H, L_q, D/H)
+        if mask is not None and mask.dim() >= 3:
+            mask = mask.unsqueeze(-3)  # (B, 1, L_q, L_k): one mask for every head
+        heads, weights = explicit_attention(q, k, v, mask, self.dropout)  # (B, H, L_q, D/H), (B, H, L_q, L_k)
         batch, _, len_q, _ = heads.shape
         output = self.out_proj(heads.transpose(1, 2).reshape(batch, len_q, self.d_model))  # (B, L_q, D)
         return output, weights

@@ -1,0 +1,220 @@
+"""Chapter 9 — a decoder-only (GPT-style) language model, with a key/value cache.
+
+Only the decoder of chapter 8 remains: causal self-attention and a feed-forward network
+in pre-norm residual blocks, learned position embeddings, and an output layer that shares
+its weights with the token embeddings. Attention runs either
+
+* ``fused=True``: ``torch.nn.functional.scaled_dot_product_attention``, one kernel that
+  never stores the ``(L, L)`` weights (flash / memory-efficient attention), or
+* ``fused=False``: chapter 6's explicit computation (:func:`explicit_attention`), which
+  materialises them: the same numbers, slower and O(L²) in memory.
+
+Generation keeps, for every layer, the keys and values of the tokens already seen (the
+*KV cache*), so each new token costs one row of attention instead of a whole forward pass;
+:func:`course_lib.training.kv_cache_step` is the same idea in numpy for one head.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .multi_head_torch import explicit_attention
+from .transformer_torch import FeedForward
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int
+    block_size: int = 64  # the longest context the model reads
+    d_model: int = 64
+    num_heads: int = 4
+    num_layers: int = 2
+    d_ff: int | None = None  # 4 * d_model when None
+    dropout: float = 0.0
+    fused: bool = True  # fused attention kernel, or chapter 6's explicit one
+
+    def __post_init__(self):
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model = {self.d_model} is not divisible by num_heads = {self.num_heads}")
+        self.d_ff = self.d_ff or 4 * self.d_model
+
+
+class KVCache:
+    """Per layer, the keys and values ``(B, H, t, d_head)`` of the ``t`` tokens seen so far."""
+
+    def __init__(self, num_layers: int):
+        self.keys: list[torch.Tensor | None] = [None] * num_layers
+        self.values: list[torch.Tensor | None] = [None] * num_layers
+
+    def __len__(self) -> int:
+        """How many tokens are cached (the position of the next token)."""
+        return 0 if self.keys[0] is None else self.keys[0].shape[-2]
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add the new tokens' keys and values; return everything cached for ``layer``."""
+        if self.keys[layer] is not None:
+            k = torch.cat([self.keys[layer], k], dim=-2)  # (B, H, t + new, d_head): the time axis
+            v = torch.cat([self.values[layer], v], dim=-2)
+        self.keys[layer], self.values[layer] = k, v
+        return k, v
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.num_heads, self.fused = config.num_heads, config.fused
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)  # the three projections in one matmul
+        self.out_proj = nn.Linear(config.d_model, config.d_model)
+        self.dropout = config.dropout
+        self.attention_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0):
+        batch, length, d_model = x.shape  # (B, T, D)
+        q, k, v = self.qkv(x).split(d_model, dim=-1)
+        q, k, v = (t.view(batch, length, self.num_heads, -1).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D/H)
+        if cache is not None:
+            k, v = cache.append(layer, k, v)  # (B, H, t + T, D/H): the past, then the T new tokens
+        len_q, len_k = q.shape[-2], k.shape[-2]
+        if self.fused:
+            # is_causal lets the kernel skip the blocks above the diagonal; with a cache the
+            # new queries are the *last* len_q positions, so their mask is offset.
+            if len_q == len_k:
+                y = F.scaled_dot_product_attention(
+                    q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
+                )
+            else:
+                mask = None if len_q == 1 else _offset_causal_mask(len_q, len_k, x.device)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        else:
+            y, _ = explicit_attention(q, k, v, _offset_causal_mask(len_q, len_k, x.device), self.attention_dropout)
+        return self.out_proj(y.transpose(1, 2).reshape(batch, length, d_model))  # (B, T, D)
+
+
+def _offset_causal_mask(len_q: int, len_k: int, device) -> torch.Tensor:
+    # Query i is position len_k - len_q + i: it may see keys 0 … that position (True = may attend).
+    return torch.ones(len_q, len_k, dtype=torch.bool, device=device).tril(diagonal=len_k - len_q)
+
+
+class Block(nn.Module):
+    """Pre-norm: ``x + attention(norm(x))``, then ``x + feed_forward(norm(x))``."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(config.d_model)
+        self.attention = CausalSelfAttention(config)
+        self.norm2 = nn.LayerNorm(config.d_model)
+        self.feed_forward = FeedForward(config.d_model, config.d_ff, activation="gelu")
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, cache=None, layer=0):
+        x = x + self.dropout(self.attention(self.norm1(x), cache, layer))
+        return x + self.dropout(self.feed_forward(self.norm2(x)))
+
+
+class GPT(nn.Module):
+    """``forward(ids (B, T), cache=None)`` → next-token logits ``(B, T, vocab_size)``."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)
+        self.position_embedding = nn.Embedding(config.block_size, config.d_model)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
+        self.norm = nn.LayerNorm(config.d_model)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_head.weight = self.token_embedding.weight  # tied: one matrix reads and writes tokens
+        self.apply(self._init_weights)
+        for name, parameter in self.named_parameters():
+            if name.endswith("out_proj.weight") or name.endswith("linear2.weight"):
+                # Each block adds two outputs to the residual stream; scale them so its
+                # variance does not grow with depth (GPT-2).
+                nn.init.normal_(parameter, std=0.02 / math.sqrt(2 * config.num_layers))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(self, ids, cache: KVCache | None = None):
+        batch, length = ids.shape
+        start = len(cache) if cache is not None else 0
+        if start + length > self.config.block_size:
+            raise ValueError(
+                f"{start + length} positions, but the model was trained on at most block_size = "
+                f"{self.config.block_size}: crop the context (generate() does when use_cache=False)"
+            )
+        positions = torch.arange(start, start + length, device=ids.device)
+        x = self.token_embedding(ids) + self.position_embedding(positions)  # (B, T, D)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cache, layer)
+        return self.lm_head(self.norm(x))  # (B, T, V)
+
+    def new_cache(self) -> KVCache:
+        return KVCache(len(self.blocks))
+
+    def num_parameters(self, non_embedding: bool = True) -> int:
+        """Parameters; by default without the position embeddings (they cost no FLOPs)."""
+        total = sum(p.numel() for p in self.parameters())
+        return total - self.position_embedding.weight.numel() if non_embedding else total
+
+    def flops_per_token(self, length: int | None = None) -> int:
+        """Training FLOPs (forward + backward) per token at context ``length``.
+
+        ``6 N`` for the weight matrices (2 per multiply-add, forward; twice that backward)
+        plus ``12 · layers · d_model · length`` for the attention scores and the weighted
+        sum, the accounting of the PaLM paper (appendix B), which ignores the causal mask.
+        """
+        length = length or self.config.block_size
+        return 6 * self.num_parameters() + 12 * self.config.num_layers * self.config.d_model * length
+
+    def settings(self) -> dict:
+        return asdict(self.config)
+
+
+def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, generator=None):
+    """One token id per row of ``logits (B, V)``.
+
+    ``temperature == 0`` is greedy (argmax). Otherwise the logits are divided by the
+    temperature (below 1: sharper, above 1: flatter), everything outside the ``top_k``
+    largest is dropped, and a token is drawn from the softmax.
+    """
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if top_k is not None:
+        kth_largest = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth_largest, float("-inf"))
+    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)[..., 0]
+
+
+@torch.no_grad()
+def generate(model: GPT, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+             use_cache: bool = True, generator: torch.Generator | None = None):
+    """Continue ``ids (B, T)`` by ``max_new_tokens`` tokens; returns ``(B, T + max_new_tokens)``.
+
+    With ``use_cache`` the prompt goes through the model once and every later step feeds
+    only the newest token, reading the rest from the cache; the total must fit in
+    ``block_size``. Without it each step re-reads the whole (cropped) context. Both give the
+    same tokens for the same ``generator`` seed.
+    """
+    model.eval()
+    block_size = model.config.block_size
+    if use_cache and ids.shape[1] + max_new_tokens > block_size:
+        raise ValueError(
+            f"prompt ({ids.shape[1]}) + max_new_tokens ({max_new_tokens}) exceeds block_size = {block_size}; "
+            "generate fewer tokens or use use_cache=False, which crops the context"
+        )
+    cache = model.new_cache() if use_cache else None
+    step_input = ids
+    for _ in range(max_new_tokens):
+        logits = model(step_input if use_cache else ids[:, -block_size:], cache)[:, -1]  # (B, V)
+        next_id = sample_next(logits, temperature, top_k, generator)  # (B,)
+        ids = torch.cat([ids, next_id[:, None]], dim=1)
+        step_input = next_id[:, None]  # with a cache, only the new token goes in next time
+    return ids
