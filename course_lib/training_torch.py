@@ -139,7 +139,9 @@ class TextData:
 
 def lm_loss(logits, targets, label_smoothing: float = 0.0):
     """Mean next-token cross-entropy over every position, in nats. ``logits (B, T, V)``."""
-    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), label_smoothing=label_smoothing)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()  # a softmax over the vocabulary in 8 bits of mantissa loses the small losses
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), label_smoothing=label_smoothing)
 
 
 def accumulate_gradients(model, x, y, micro_batches: int, label_smoothing: float = 0.0, autocast=None):
