@@ -137,6 +137,16 @@ class TextData:
         return windows[:, :-1], windows[:, 1:]
 
 
+def perfect_model_loss(grammar, x, y) -> float:
+    """The loss of the grammar itself on windows ``x, y`` (``(N, T)`` ids): the floor for any model.
+
+    Each window starts at a sentence start, so the grammar knows every word's true
+    probability; the first input word is not predicted by anyone and is left out.
+    """
+    texts = torch.cat([x, y[:, -1:]], dim=1).tolist()  # (N, T + 1): the whole window
+    return float(-sum(grammar.log_probs(grammar.decode(ids))[1:].sum() for ids in texts) / y.numel())
+
+
 def lm_loss(logits, targets, label_smoothing: float = 0.0):
     """Mean next-token cross-entropy over every position, in nats. ``logits (B, T, V)``."""
     if logits.dtype in (torch.float16, torch.bfloat16):

@@ -154,3 +154,15 @@ def test_device_helpers_on_this_machine():
     assert autocast_dtype("cpu") is None  # float32 on CPUs
     assert peak_flops("cpu") > 1e9  # a measured matmul rate: any CPU does a GFLOP/s
     assert mfu(100.0, 10.0, 2000.0) == 0.5 and mfu(1.0, 1.0, None) is None
+
+
+def test_perfect_model_loss_is_the_grammars_mean_negative_log_probability():
+    from course_lib.training_torch import perfect_model_loss
+
+    grammar = Grammar()
+    data = TextData.from_grammar(grammar, 2_000, 10, seed=4)
+    x, y = data.windows(3)
+    words = [grammar.decode(torch.cat([a, b[-1:]]).tolist()) for a, b in zip(x, y)]
+    expected = -sum(grammar.log_probs(w)[1:].sum() for w in words) / 30
+    assert perfect_model_loss(grammar, x, y) == pytest.approx(expected)
+    assert 0.5 < perfect_model_loss(grammar, x, y) < 3.0
