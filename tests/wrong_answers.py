@@ -23,6 +23,15 @@ GREEDY_HEAD = (
     "            causal = torch.ones(n, n, dtype=torch.bool).tril()\n"
 )
 
+# The start of a learner's kv_cache_step that appends before attending, shared by the wrong
+# kv_cache_step answers below (they differ in how they attend).
+KV_APPEND = ROW_SOFTMAX + (
+    "def kv_cache_step(x_new, k_cache, v_cache, w_q, w_k, w_v):\n"
+    "    q = x_new @ w_q\n"
+    "    k_cache = np.concatenate([k_cache, (x_new @ w_k)[..., None, :]], axis=-2)\n"
+    "    v_cache = np.concatenate([v_cache, (x_new @ w_v)[..., None, :]], axis=-2)\n"
+)
+
 WRONG_ANSWERS = {
     "01_embeddings": {
         "one_hot": {
@@ -457,6 +466,123 @@ WRONG_ANSWERS = {
             "calls the reference": (
                 "def greedy_decode(model, src_ids, bos_id, eos_id, max_len):\n"
                 "    return course_lib.greedy_decode(model, src_ids, bos_id, eos_id, max_len)"
+            ),
+        },
+    },
+    "09_training": {
+        "warmup_inverse_sqrt_lr": {
+            "missing d_model factor": (
+                "def warmup_inverse_sqrt_lr(step, d_model, warmup_steps):\n"
+                "    return min(step**-0.5, step * warmup_steps**-1.5)"
+            ),
+            "max for min": (
+                "def warmup_inverse_sqrt_lr(step, d_model, warmup_steps):\n"
+                "    return d_model**-0.5 * max(step**-0.5, step * warmup_steps**-1.5)"
+            ),
+            "warm-up exponent -0.5 instead of -1.5": (
+                "def warmup_inverse_sqrt_lr(step, d_model, warmup_steps):\n"
+                "    return d_model**-0.5 * min(step**-0.5, step * warmup_steps**-0.5)"
+            ),
+            "steps counted from 0 (off by one)": (
+                "def warmup_inverse_sqrt_lr(step, d_model, warmup_steps):\n"
+                "    step = step + 1\n"
+                "    return d_model**-0.5 * min(step**-0.5, step * warmup_steps**-1.5)"
+            ),
+            "multiplies by sqrt(d_model)": (
+                "def warmup_inverse_sqrt_lr(step, d_model, warmup_steps):\n"
+                "    return d_model**0.5 * min(step**-0.5, step * warmup_steps**-1.5)"
+            ),
+            "warms up forever": (
+                "def warmup_inverse_sqrt_lr(step, d_model, warmup_steps):\n"
+                "    return d_model**-0.5 * step * warmup_steps**-1.5"
+            ),
+            "calls the reference": (
+                "def warmup_inverse_sqrt_lr(step, d_model, warmup_steps):\n"
+                "    return course_lib.warmup_inverse_sqrt_lr(step, d_model, warmup_steps)"
+            ),
+        },
+        "label_smoothed_targets": {
+            "smoothing spread over C-1 classes": (
+                "def label_smoothed_targets(targets, num_classes, smoothing):\n"
+                "    one_hot = np.eye(num_classes)[targets]\n"
+                "    return (1 - smoothing) * one_hot + (1 - one_hot) * smoothing / (num_classes - 1)"
+            ),
+            "true class given exactly 1 - smoothing": (
+                "def label_smoothed_targets(targets, num_classes, smoothing):\n"
+                "    out = np.full((len(targets), num_classes), smoothing / num_classes)\n"
+                "    out[np.arange(len(targets)), targets] = 1 - smoothing\n"
+                "    return out"
+            ),
+            "rows do not sum to 1 (smoothing added, never taken away)": (
+                "def label_smoothed_targets(targets, num_classes, smoothing):\n"
+                "    return np.eye(num_classes)[targets] + smoothing / num_classes"
+            ),
+            "transposed (C, N)": (
+                "def label_smoothed_targets(targets, num_classes, smoothing):\n"
+                "    return (1 - smoothing) * np.eye(num_classes)[:, targets] + smoothing / num_classes"
+            ),
+            "one-hot, smoothing ignored": (
+                "def label_smoothed_targets(targets, num_classes, smoothing):\n"
+                "    return np.eye(num_classes)[targets]"
+            ),
+            "calls the reference": (
+                "def label_smoothed_targets(targets, num_classes, smoothing):\n"
+                "    return course_lib.label_smoothed_targets(targets, num_classes, smoothing)"
+            ),
+        },
+        "kv_cache_step": {
+            # First: test_nbgrader's round trip submits it, so it must be a clean numeric mistake.
+            "scales by sqrt(d_model)": KV_APPEND + (
+                "    w = row_softmax((k_cache @ q[..., None])[..., 0] / np.sqrt(np.shape(x_new)[-1]))\n"
+                "    return (w[..., None, :] @ v_cache)[..., 0, :], k_cache, v_cache"
+            ),
+            "missing scale": KV_APPEND + (
+                "    w = row_softmax((k_cache @ q[..., None])[..., 0])\n"
+                "    return (w[..., None, :] @ v_cache)[..., 0, :], k_cache, v_cache"
+            ),
+            "attends before appending (the token cannot see itself)": ROW_SOFTMAX + (
+                "def kv_cache_step(x_new, k_cache, v_cache, w_q, w_k, w_v):\n"
+                "    q = x_new @ w_q\n"
+                "    w = row_softmax((k_cache @ q[..., None])[..., 0] / np.sqrt(q.shape[-1]))\n"
+                "    out = (w[..., None, :] @ v_cache)[..., 0, :]\n"
+                "    k_cache = np.concatenate([k_cache, (x_new @ w_k)[..., None, :]], axis=-2)\n"
+                "    v_cache = np.concatenate([v_cache, (x_new @ w_v)[..., None, :]], axis=-2)\n"
+                "    return out, k_cache, v_cache"
+            ),
+            "concatenates on axis 0 (breaks with batch axes)": ROW_SOFTMAX + (
+                "def kv_cache_step(x_new, k_cache, v_cache, w_q, w_k, w_v):\n"
+                "    q = x_new @ w_q\n"
+                "    k_cache = np.concatenate([k_cache, [x_new @ w_k]], axis=0)\n"
+                "    v_cache = np.concatenate([v_cache, [x_new @ w_v]], axis=0)\n"
+                "    w = row_softmax((k_cache @ q[..., None])[..., 0] / np.sqrt(q.shape[-1]))\n"
+                "    return (w[..., None, :] @ v_cache)[..., 0, :], k_cache, v_cache"
+            ),
+            "softmax over the wrong axis (a size-1 axis: every weight is 1)": KV_APPEND + (
+                "    w = row_softmax(k_cache @ q[..., None] / np.sqrt(q.shape[-1]))  # (..., t+1, 1)\n"
+                "    return (w * v_cache).sum(axis=-2), k_cache, v_cache"
+            ),
+            "softmax over the first axis (fine without a batch)": KV_APPEND + (
+                "    s = (k_cache @ q[..., None])[..., 0] / np.sqrt(q.shape[-1])\n"
+                "    e = np.exp(s - s.max(axis=0, keepdims=True))\n"
+                "    w = e / e.sum(axis=0, keepdims=True)\n"
+                "    return (w[..., None, :] @ v_cache)[..., 0, :], k_cache, v_cache"
+            ),
+            "returns the old caches": ROW_SOFTMAX + (
+                "def kv_cache_step(x_new, k_cache, v_cache, w_q, w_k, w_v):\n"
+                "    q = x_new @ w_q\n"
+                "    k = np.concatenate([k_cache, (x_new @ w_k)[..., None, :]], axis=-2)\n"
+                "    v = np.concatenate([v_cache, (x_new @ w_v)[..., None, :]], axis=-2)\n"
+                "    w = row_softmax((k @ q[..., None])[..., 0] / np.sqrt(q.shape[-1]))\n"
+                "    return (w[..., None, :] @ v)[..., 0, :], k_cache, v_cache"
+            ),
+            "naive softmax, overflows": KV_APPEND + (
+                "    e = np.exp((k_cache @ q[..., None])[..., 0] / np.sqrt(q.shape[-1]))\n"
+                "    w = e / e.sum(axis=-1, keepdims=True)\n"
+                "    return (w[..., None, :] @ v_cache)[..., 0, :], k_cache, v_cache"
+            ),
+            "calls the reference": (
+                "def kv_cache_step(x_new, k_cache, v_cache, w_q, w_k, w_v):\n"
+                "    return course_lib.kv_cache_step(x_new, k_cache, v_cache, w_q, w_k, w_v)"
             ),
         },
     },
