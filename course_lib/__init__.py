@@ -26,6 +26,9 @@ chapter  module                             graded functions
          :mod:`course_lib.training_torch`,  Trainer; a language with known entropy
          :mod:`course_lib.grammar`,         (grammar); DistributedDataParallel (ddp)
          :mod:`course_lib.ddp`
+10       :mod:`course_lib.pretrained`,      additive_attention_mask, mean_pool,
+         :mod:`course_lib.minilm`           best_matching_head; load_minilm (the real
+                                            all-MiniLM-L6-v2 in the course's own encoder)
 =======  =================================  ==========================================
 
 Conventions, everywhere in the course:
@@ -44,6 +47,7 @@ from .embeddings import WordTokenizer, cosine_similarity, embed, one_hot, random
 from .masking import causal_mask, masked_softmax, padding_mask
 from .multi_head import flop_count, merge_heads, multi_head_attention, parameter_count, split_heads
 from .positional import apply_rope, shift_matrix, sinusoidal_positional_encoding
+from .pretrained import additive_attention_mask, best_matching_head, load_minilm, mean_pool, pattern_score
 from .qkv import hard_lookup, init_projection, mix_values, project_qkv
 from .scores import attention_scores, scaled_attention_scores, score_statistics, self_attention_scores
 from .softmax import entropy, naive_softmax, softmax, softmax_with_temperature
@@ -62,6 +66,7 @@ _TORCH_MODULES = {
     "generate": "gpt",
     "Trainer": "training_torch",
     "TrainingSettings": "training_torch",
+    "MiniLM": "minilm",
 }
 
 
@@ -79,6 +84,12 @@ __all__ = [
     "EncoderLayer",
     "GPT",
     "GPTConfig",
+    "MiniLM",
+    "additive_attention_mask",
+    "best_matching_head",
+    "load_minilm",
+    "mean_pool",
+    "pattern_score",
     "Trainer",
     "TrainingSettings",
     "generate",

@@ -88,9 +88,18 @@ class EncoderLayer(_Sublayers):
         self.norm2 = nn.LayerNorm(d_model, eps=eps, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x, mask=None):
-        x = self._residual(x, lambda h: self.self_attn(h, h, h, mask)[0], self.norm1)
-        return self._residual(x, self.feed_forward, self.norm2)
+    def forward(self, x, mask=None, return_weights: bool = False):
+        """``(B, S, D)``; with ``return_weights`` also the attention weights ``(B, H, S, S)``."""
+        weights = []
+
+        def attend(h):
+            output, head_weights = self.self_attn(h, h, h, mask)
+            weights.append(head_weights)
+            return output
+
+        x = self._residual(x, attend, self.norm1)
+        x = self._residual(x, self.feed_forward, self.norm2)
+        return (x, weights[0]) if return_weights else x
 
     @classmethod
     def from_torch(cls, layer: nn.TransformerEncoderLayer) -> "EncoderLayer":
