@@ -37,7 +37,7 @@ book: setup
 	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --junitxml=_build/test-report.xml
 
 # Learners work on a copy of the release in my_work/ (ignored by git): a new chapter's
 # exercise is copied in, answers already there are never overwritten.

@@ -14,7 +14,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["attention", "translation", "gpt_training"]  # modules in this folder with a run() -> Markdown section
+BENCHMARKS = ["book_build", "suite_times", "attention", "translation", "gpt_training"]  # modules in this folder with a run() -> Markdown section
 
 
 def header() -> str:
