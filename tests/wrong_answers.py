@@ -586,4 +586,114 @@ WRONG_ANSWERS = {
             ),
         },
     },
+    "10_pretrained": {
+        "additive_attention_mask": {
+            "polarity reversed (-inf on the real tokens)": (
+                "def additive_attention_mask(attention_mask):\n"
+                "    return np.where(np.asarray(attention_mask) == 1, -np.inf, 0.0)[:, None, None, :]"
+            ),
+            "masks the queries' axis (B, 1, L, 1)": (
+                "def additive_attention_mask(attention_mask):\n"
+                "    return np.where(np.asarray(attention_mask) == 1, 0.0, -np.inf)[:, None, :, None]"
+            ),
+            "a finite penalty of -1 (padding keeps some weight)": (
+                "def additive_attention_mask(attention_mask):\n"
+                "    return (np.asarray(attention_mask, dtype=float) - 1.0)[:, None, None, :]"
+            ),
+            "multiplicative 0/1 mask": (
+                "def additive_attention_mask(attention_mask):\n"
+                "    return np.asarray(attention_mask, dtype=float)[:, None, None, :]"
+            ),
+            "exercise 5's shape (B, 1, L), no axis for the heads": (
+                "def additive_attention_mask(attention_mask):\n"
+                "    return np.where(np.asarray(attention_mask) == 1, 0.0, -np.inf)[:, None, :]"
+            ),
+            "calls the reference": (
+                "def additive_attention_mask(attention_mask):\n"
+                "    return course_lib.additive_attention_mask(attention_mask)"
+            ),
+        },
+        "mean_pool": {
+            "plain mean over L (pools the padding)": (
+                "def mean_pool(hidden, attention_mask):\n"
+                "    return np.asarray(hidden).mean(axis=1)"
+            ),
+            "masked sum divided by L": (
+                "def mean_pool(hidden, attention_mask):\n"
+                "    m = np.asarray(attention_mask, dtype=float)[:, :, None]\n"
+                "    return (hidden * m).sum(axis=1) / np.shape(hidden)[1]"
+            ),
+            "masked sum divided by the batch's total number of real tokens": (
+                "def mean_pool(hidden, attention_mask):\n"
+                "    m = np.asarray(attention_mask, dtype=float)[:, :, None]\n"
+                "    return (hidden * m).sum(axis=1) / m.sum()"
+            ),
+            "pools over the batch axis": (
+                "def mean_pool(hidden, attention_mask):\n"
+                "    m = np.asarray(attention_mask, dtype=float)[:, :, None]\n"
+                "    return (hidden * m).sum(axis=0) / m.sum(axis=0)"
+            ),
+            "pools over the features axis": (
+                "def mean_pool(hidden, attention_mask):\n"
+                "    m = np.asarray(attention_mask, dtype=float)[:, :, None]\n"
+                "    return (hidden * m).sum(axis=-1) / m.sum(axis=-1)"
+            ),
+            "the [CLS] vector": (
+                "def mean_pool(hidden, attention_mask):\n"
+                "    return np.asarray(hidden)[:, 0]"
+            ),
+            "calls the reference": (
+                "def mean_pool(hidden, attention_mask):\n"
+                "    return course_lib.mean_pool(hidden, attention_mask)"
+            ),
+        },
+        "best_matching_head": {
+            # First: test_nbgrader's round trip submits it, so it must be a clean mistake.
+            "(head, layer) order": (
+                "def best_matching_head(attentions, pattern):\n"
+                "    scores = (attentions * pattern).sum(axis=-1)[..., pattern.sum(axis=-1) > 0].mean(axis=-1)\n"
+                "    layer, head = np.unravel_index(np.argmax(scores), scores.shape)\n"
+                "    return int(head), int(layer)"
+            ),
+            "argmin": (
+                "def best_matching_head(attentions, pattern):\n"
+                "    scores = (attentions * pattern).sum(axis=-1)[..., pattern.sum(axis=-1) > 0].mean(axis=-1)\n"
+                "    layer, head = np.unravel_index(np.argmin(scores), scores.shape)\n"
+                "    return int(layer), int(head)"
+            ),
+            "flat argmax, not unravelled": (
+                "def best_matching_head(attentions, pattern):\n"
+                "    scores = (attentions * pattern).sum(axis=-1)[..., pattern.sum(axis=-1) > 0].mean(axis=-1)\n"
+                "    return np.argmax(scores)"
+            ),
+            "unravelled with the shape (heads, layers)": (
+                "def best_matching_head(attentions, pattern):\n"
+                "    scores = (attentions * pattern).sum(axis=-1)[..., pattern.sum(axis=-1) > 0].mean(axis=-1)\n"
+                "    layer, head = np.unravel_index(np.argmax(scores), scores.shape[::-1])\n"
+                "    return int(layer), int(head)"
+            ),
+            "mass summed over the queries' axis instead of the keys'": (
+                "def best_matching_head(attentions, pattern):\n"
+                "    scores = (attentions * pattern).sum(axis=-2)[..., pattern.sum(axis=-1) > 0].mean(axis=-1)\n"
+                "    layer, head = np.unravel_index(np.argmax(scores), scores.shape)\n"
+                "    return int(layer), int(head)"
+            ),
+            "pattern transposed (queries and keys swapped)": (
+                "def best_matching_head(attentions, pattern):\n"
+                "    scores = (attentions * pattern.T).sum(axis=-1)[..., pattern.sum(axis=0) > 0].mean(axis=-1)\n"
+                "    layer, head = np.unravel_index(np.argmax(scores), scores.shape)\n"
+                "    return int(layer), int(head)"
+            ),
+            "best single query (max instead of the mean over queries)": (
+                "def best_matching_head(attentions, pattern):\n"
+                "    scores = (attentions * pattern).sum(axis=-1).max(axis=-1)\n"
+                "    layer, head = np.unravel_index(np.argmax(scores), scores.shape)\n"
+                "    return int(layer), int(head)"
+            ),
+            "calls the reference": (
+                "def best_matching_head(attentions, pattern):\n"
+                "    return course_lib.best_matching_head(attentions, pattern)"
+            ),
+        },
+    },
 }
