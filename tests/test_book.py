@@ -26,6 +26,8 @@ SHOWN_CODE = {
     "book/06_multi_head": "def split_heads(",
     "book/07_positional": "def sinusoidal_positional_encoding(",
     "book/08_transformer": "def layer_norm(",
+    "book/09_training": "def warmup_inverse_sqrt_lr(",
+    "book/10_pretrained": "def additive_attention_mask(",
 }
 
 
