@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 # The execution cache is keyed on each notebook's code, but the pages also show course_lib's
 # source and results: when course_lib changes, executed outputs are stale, so drop the cache.
-COURSE_LIB_HASH = $(shell cat course_lib/*.py course_lib/data/* | sha1sum | cut -c1-16)
+COURSE_LIB_HASH = $(shell cat course_lib/*.py course_lib/data/* benchmarks/attention.json | sha1sum | cut -c1-16)
 
 book: setup
 	@# An inherited MPLBACKEND (e.g. Agg on a headless machine) would keep figures out of the pages.

@@ -16,6 +16,7 @@ process per cell (Linux /proc).
 """
 from __future__ import annotations
 
+import json
 import statistics
 import subprocess
 import sys
@@ -120,8 +121,12 @@ def measure(lengths=LENGTHS, repeats: int = 5, memory: bool = True) -> list[dict
     return rows
 
 
-def run(lengths=LENGTHS, repeats: int = 5, memory: bool = True) -> str:
+def run(lengths=LENGTHS, repeats: int = 5, memory: bool = True, save_to: Path | None = HERE / "attention.json") -> str:
+    """Measure, write the rows to ``save_to`` (the book plots them; None: don't) and return the Markdown."""
     rows = measure(lengths, repeats, memory)
+    if save_to is not None:
+        save_to.write_text(json.dumps({"batch": BATCH, "heads": HEADS, "head_size": HEAD_SIZE,
+                                       "torch_threads": torch.get_num_threads(), "rows": rows}, indent=1) + "\n")
     baseline = {(r["length"], r["pass"]): r["seconds"] for r in rows if r["impl"] == "nn.MultiheadAttention"}
     ratios = [r["seconds"] / baseline[r["length"], r["pass"]] for r in rows if r["impl"] == "course_lib"]
     lines = [

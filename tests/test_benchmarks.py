@@ -16,7 +16,7 @@ def test_translation_benchmark_runs_and_formats_a_table():
 def test_attention_benchmark_runs_and_formats_a_table():
     import attention
 
-    section = attention.run(lengths=(16,), repeats=1, memory=False)
+    section = attention.run(lengths=(16,), repeats=1, memory=False, save_to=None)
     for impl in attention.IMPLEMENTATIONS:
         assert f"| 16 | forward | {impl} |" in section
     assert "| 16 | forward+backward | course_lib |" in section and "worst ratio" in section
