@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository layout and a temporary nbgrader course built from solutions/."""
+"""Shared fixtures: the repository layout, the built book and a temporary nbgrader course built from solutions/."""
 from __future__ import annotations
 
 import os
@@ -46,3 +46,15 @@ def course_dir(tmp_path_factory) -> Path:
     for chapter in CHAPTERS:
         nbgrader("generate_assignment", chapter, "--log-level=WARN", cwd=course)
     return course
+
+
+@pytest.fixture(scope="session")
+def book_build_log() -> str:
+    """Build the book once per pytest run, exactly as the README's `make book` does (cached execution);
+    tests/test_book.py and tests/test_browser.py both read the result."""
+    result = subprocess.run(
+        ["make", "--no-print-directory", "book"], cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=1200
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, f"the book build failed:\n{log[-6000:]}"
+    return log

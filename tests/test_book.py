@@ -3,12 +3,11 @@ and the course_lib code it shows."""
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 import yaml
 
-from conftest import ROOT, tool_env
+from conftest import ROOT
 
 HTML = ROOT / "_build" / "html"
 TOC_FILES = [
@@ -32,14 +31,9 @@ SHOWN_CODE = {
 
 
 @pytest.fixture(scope="module")
-def build_log() -> str:
-    """Build the book exactly as the README's `make book` does (cached execution)."""
-    result = subprocess.run(
-        ["make", "--no-print-directory", "book"], cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=1200
-    )
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, f"the book build failed:\n{log[-6000:]}"
-    return log
+def build_log(book_build_log) -> str:
+    """The log of `make book`, run once per pytest session (conftest.py; tests/test_browser.py shares it)."""
+    return book_build_log
 
 
 @pytest.mark.slow

@@ -1,0 +1,467 @@
+"""The built book and the lab, tested the way learners use them: in a real browser.
+
+Debian's Chromium, driven by Playwright (no browser download: `make setup` installs Chromium
+when CI=true). Without Chromium these tests skip, saying how to install it; with CI=true they fail.
+
+- The book is served from _build/html on 127.0.0.1 with every other address blocked: each page
+  in the table of contents must render its maths with the book's own MathJax, load its figures,
+  show code, link to its neighbours and offer its .ipynb, and try no request outside the book.
+  A screenshot of each page's first screen goes to _build/screenshots/.
+- The lab: JupyterLab, started as `make lab` starts it (on a temporary copy of exercises/), opens
+  chapter 1's exercise; running it and pressing nbgrader's Validate button reports a failure on
+  the release and success once the answers are typed in.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote, urlparse
+
+import nbformat
+import pytest
+import yaml
+
+from conftest import ROOT, tool_env
+
+pytestmark = pytest.mark.slow
+
+HTML = ROOT / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+_TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+# Every page of the book in reading order: the root page, then the chapters.
+PAGES = [_TOC["root"]] + [entry["file"] for part in _TOC["parts"] for entry in part["chapters"]]
+VIEWPORT = {"width": 1280, "height": 800}
+
+INSTALL_HINT = (
+    "Chromium not found: install it with `apt-get install chromium` (Debian/Ubuntu) "
+    "or set CHROMIUM=/path/to/chrome; then rerun"
+)
+
+
+def _missing(message: str) -> None:
+    """Skip, except on CI, where the set-up installs Chromium and the browser tests must run."""
+    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        pytest.fail(f"{message} (CI=true: the browser tests must run; `make setup` installs Chromium as root)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Chromium's executable: $CHROMIUM if set, else `chromium` on PATH. (Session-scoped so that,
+    without it, the tests skip before the session-scoped book build starts.)"""
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path or not os.access(path, os.X_OK):
+        _missing(INSTALL_HINT)
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        _missing("Playwright is not installed: run `make setup` (it is in the `course` extra)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        # --no-sandbox: Chromium's sandbox does not run as root (CI) nor in most containers.
+        # The resolver rule makes any address but this machine's unreachable, whatever the routing below misses.
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"],
+        )
+        yield browser
+        browser.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Requests:
+    """Route every request of a page: this origin passes, anything else is aborted and recorded;
+    local responses with an error status are recorded too."""
+
+    def __init__(self, page, origin: str):
+        self.origin, self.blocked, self.broken = origin, [], []
+        page.route("**/*", self._route)
+        page.on("response", self._response)
+
+    def _local(self, url: str) -> bool:
+        parts = urlparse(url)
+        return parts.scheme in ("data", "blob") or f"{parts.scheme}://{parts.netloc}" == self.origin
+
+    def _route(self, route):
+        if self._local(route.request.url):
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort("blockedbyclient")
+
+    def _response(self, response):
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            self.broken.append(f"{response.status} {response.url}")
+
+
+def _screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+# --------------------------------------------------------------------------------------------
+# The book
+# --------------------------------------------------------------------------------------------
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def book_url(chromium, book_build_log) -> str:
+    """The built book, served over HTTP on 127.0.0.1 (a free port) for the module's tests."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(HTML)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def book_page(browser, book_url):
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    requests = _Requests(page, book_url)
+    yield page, requests
+    context.close()
+
+
+# Wait until MathJax has typeset the page (its startup promise), if the page loads MathJax.
+_MATHJAX_DONE = """async () => {
+    if (!document.querySelector('script[src*="mathjax"]')) return 'no MathJax';
+    const deadline = Date.now() + 20000;
+    while (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) {
+        if (Date.now() > deadline) return 'MathJax did not start';
+        await new Promise(r => setTimeout(r, 50));
+    }
+    await MathJax.startup.promise;
+    return 'typeset';
+}"""
+
+# The visible prose of the page, without code, scripts and typeset maths.
+_PROSE = """() => {
+    const root = document.querySelector('main') || document.body;
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const parts = [];
+    while (walker.nextNode()) {
+        const node = walker.currentNode;
+        if (!node.parentElement.closest('pre, code, script, style, mjx-container, .highlight')) parts.push(node.data);
+    }
+    return parts.join(' ');
+}"""
+
+# Every image, once loaded (lazy ones are asked to load now): its address and natural width.
+_IMAGES = """async () => {
+    const images = Array.from(document.images);
+    images.forEach(i => { i.loading = 'eager'; });
+    await Promise.all(images.map(i => i.complete ? null : new Promise(r => {
+        i.addEventListener('load', r); i.addEventListener('error', r); setTimeout(r, 10000); })));
+    return images.map(i => [i.getAttribute('src'), i.naturalWidth]);
+}"""
+
+
+def _launch_links(chapter: str) -> dict[str, str]:
+    """The launch links a notebook page must offer, built from _config.yml's one repository URL."""
+    repo = CONFIG["repository"]
+    url, branch = repo["url"].rstrip("/"), repo["branch"]
+    owner_repo = urlparse(url).path.strip("/")
+    book_path = "/".join(p for p in (repo.get("path_to_book", "").strip("/"), f"{chapter}.ipynb") if p)
+    launch = CONFIG["launch_buttons"]
+    return {
+        "binder": f"{launch['binderhub_url'].rstrip('/')}/v2/gh/{owner_repo}/{branch}?urlpath=lab/tree/{book_path}",
+        "colab": f"{launch['colab_url'].rstrip('/')}/github/{owner_repo}/blob/{branch}/{book_path}",
+        # nbgitpuller clones into a folder named after the repository
+        "jupyterhub": (
+            f"{launch['jupyterhub_url'].rstrip('/')}/hub/user-redirect/git-pull?repo={quote(url, safe='/')}"
+            f"&urlpath=lab/tree/{owner_repo.split('/')[-1]}/{book_path}&branch={branch}"
+        ),
+    }
+
+
+@pytest.mark.parametrize("index", range(len(PAGES)), ids=[Path(p).name for p in PAGES])
+def test_book_page_in_the_browser(book_page, book_url, index):
+    page, requests = book_page
+    name = PAGES[index]
+    is_chapter = index > 0
+    page.goto(f"{book_url}/{name}.html", wait_until="load")
+
+    # title
+    assert CONFIG["title"] in page.title(), page.title()
+    heading = page.locator("article.bd-article h1").first
+    assert heading.is_visible() and heading.inner_text().strip(), "the page has no visible title"
+
+    # maths: typeset by MathJax, no TeX left over, no TeX error
+    state = page.evaluate(_MATHJAX_DONE)
+    equations = page.locator("mjx-container").count()
+    if is_chapter:
+        assert state == "typeset", f"{state} (requests blocked: {requests.blocked})"
+        assert equations > 0, "no rendered equation"
+    assert page.locator("mjx-merror").count() == 0, "MathJax reports a TeX error"
+    prose = page.evaluate(_PROSE)
+    for raw in ("$$", "\\(", "\\[", "\\begin{"):
+        assert raw not in prose, f"unrendered maths {raw!r} on the page"
+
+    # figures: every image loaded; a chapter shows figures from its executed notebook
+    images = page.evaluate(_IMAGES)
+    broken = [src for src, width in images if width == 0]
+    assert not broken, f"broken images: {broken}"
+    if is_chapter:
+        assert any("_images/" in src for src, _ in images), "no figure on the page"
+        assert page.locator("div.highlight pre").count() > 0, "no code block"
+
+    # prev/next navigation in reading order (the first page has no previous, the last no next)
+    for selector, neighbour in (("a.left-prev", index - 1), ("a.right-next", index + 1)):
+        links = page.locator(f".prev-next-area {selector}")
+        if 0 <= neighbour < len(PAGES):
+            assert links.count() == 1, f"no {selector} link"
+            href = links.first.evaluate("a => a.href")
+            assert href == f"{book_url}/{PAGES[neighbour]}.html", f"{selector} goes to {href}"
+        else:
+            assert links.count() == 0, f"unexpected {selector} link"
+
+    # a notebook page offers its .ipynb (and the link works) and launch buttons built from _config.yml
+    if (ROOT / f"{name}.ipynb").is_file():
+        downloads = [
+            href for href in page.locator("a.btn-download-source-button").evaluate_all("as => as.map(a => a.href)")
+            if href.endswith(".ipynb")
+        ]
+        assert downloads, "no .ipynb download link"
+        response = page.request.get(downloads[0])
+        assert response.ok, f"{response.status} {downloads[0]}"
+        assert nbformat.reads(response.text(), as_version=4).cells, "the downloaded notebook is empty"
+
+        launch = set(page.locator(".dropdown-launch-buttons a").evaluate_all("as => as.map(a => a.href)"))
+        for service, expected in _launch_links(name).items():
+            assert expected in launch, f"no {service} launch link {expected}; found {sorted(launch)}"
+
+    _screenshot(page, Path(name).name)
+    assert not requests.blocked, f"the page tried to load from outside the book: {requests.blocked}"
+    assert not requests.broken, f"missing local resources: {requests.broken}"
+
+
+def test_search_finds_softmax(book_page, book_url):
+    page, requests = book_page
+    page.goto(f"{book_url}/search.html?q=softmax", wait_until="load")
+    results = page.locator("#search-results ul.search li")
+    results.first.wait_for()
+    titles = results.evaluate_all("lis => lis.map(li => li.querySelector('a').getAttribute('href'))")
+    assert any("04_softmax" in href for href in titles), titles
+    _screenshot(page, "search")
+    assert not requests.blocked, f"the page tried to load from outside the book: {requests.blocked}"
+    assert not requests.broken, f"missing local resources: {requests.broken}"
+
+
+# --------------------------------------------------------------------------------------------
+# The lab
+# --------------------------------------------------------------------------------------------
+
+LAB_CHAPTER = "01_embeddings"
+NOTEBOOK = f"{LAB_CHAPTER}/{LAB_CHAPTER}.ipynb"
+WRITTEN_ANSWER = (
+    "Distinct one-hot vectors never share a non-zero position, so every pair of different words has "
+    "cosine 0 and each word has cosine 1 with itself: one-hot vectors say nothing about which words are alike."
+)
+
+
+@pytest.fixture(scope="module")
+def lab(chromium, tmp_path_factory):
+    """JupyterLab on a temporary copy of the release, started as `make lab` starts it (from the
+    course root, which holds nbgrader_config.py, on the learner's folder); stopped at the end."""
+    course = tmp_path_factory.mktemp("lab")
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "exercises", course / "my_work")
+    # Keep JupyterLab's state out of the home directory, and its news question out of the way
+    # (answering it would make the lab fetch a feed).
+    settings = course / ".lab" / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    env = tool_env() | {
+        "JUPYTER_RUNTIME_DIR": str(course / ".lab" / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(course / ".lab" / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(course / ".lab" / "workspaces"),
+    }
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "jupyter", "lab", "--notebook-dir=my_work", "--no-browser",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        "--IdentityProvider.token=", "--ServerApp.password=",
+    ]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    log = open(course / "lab.log", "w+")
+    server = subprocess.Popen(command, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"JupyterLab did not start:\n{log.read()[-4000:]}")
+            time.sleep(0.5)
+        yield url, course
+    finally:
+        server.terminate()  # the server shuts its kernels down on SIGTERM
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+# Wait for "Run All Cells" to finish: nothing queued or running, and either an error shown
+# (expect_error) or every non-empty code cell run in this round (execution count above `after`).
+_RUN_ALL_DONE = """([after, expectError]) => {
+    const cells = Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-CodeCell'));
+    const prompts = cells.map(c => (c.querySelector('.jp-InputArea-prompt')?.textContent || '').trim());
+    if (cells.length === 0 || prompts.some(p => p.includes('*'))) return false;
+    if (expectError) return document.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]') !== null;
+    return cells.every((c, i) => {
+        if (!(c.querySelector('.cm-content')?.textContent || '').trim()) return true;  // empty cells are not run
+        const m = prompts[i].match(/^\\[(\\d+)\\]:$/);
+        return m !== null && Number(m[1]) > after;
+    });
+}"""
+_LAST_COUNT = """() => Math.max(0, ...Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt'))
+    .map(p => Number((p.textContent.match(/\\d+/) || ['0'])[0])))"""
+
+
+def _run_all(page, expect_error: bool) -> None:
+    after = page.evaluate(_LAST_COUNT)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    page.wait_for_function(_RUN_ALL_DONE, arg=[after, expect_error], timeout=180_000)
+
+
+def _validate(page, screenshot: str) -> tuple[str, str]:
+    """Press nbgrader's Validate button (it saves, then validates on the server); return the
+    verdict's CSS class and text, and close the dialog."""
+    page.locator(".jp-NotebookPanel-toolbar .validate-button").click()
+    message = page.locator(".jp-Dialog #validation-message")
+    message.wait_for(timeout=180_000)
+    assert page.locator(".jp-Dialog .jp-Dialog-header").inner_text().strip() == "Validation Results"
+    verdict = (message.get_attribute("class") or "", message.inner_text())
+    _screenshot(page, screenshot)
+    page.locator(".jp-Dialog button.jp-mod-accept").click()
+    page.locator(".jp-Dialog").wait_for(state="detached")
+    return verdict
+
+
+def _answers() -> dict[str, str]:
+    """The solutions' code answers by nbgrader grade_id, as a learner would type them (no markers)."""
+    solutions = nbformat.read(ROOT / "solutions" / NOTEBOOK, as_version=4)
+    return {
+        cell.metadata.nbgrader["grade_id"]: "\n".join(
+            line for line in cell.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+        )
+        for cell in solutions.cells
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")
+    }
+
+
+def _type_into(page, cell, text: str) -> None:
+    """Replace a cell's text as a learner does: click into its editor, select all, type."""
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(text)
+
+
+def test_lab_validate_fails_on_the_release_and_passes_once_solved(browser, lab):
+    from playwright.sync_api import expect
+
+    url, course = lab
+    release = nbformat.read(course / "my_work" / NOTEBOOK, as_version=4)
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    requests = _Requests(page, url)
+    try:
+        page.goto(f"{url}/lab/tree/{NOTEBOOK}")
+        # the notebook is open and every cell attached; nbgrader's extensions are there
+        cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+        cells.nth(len(release.cells) - 1).wait_for(state="attached")
+        assert cells.count() == len(release.cells)
+        assert page.get_by_role("menuitem", name="Nbgrader", exact=True).is_visible(), "no Nbgrader menu"
+        assert page.locator(".jp-NotebookPanel-toolbar .validate-button").inner_text().strip() == "Validate"
+        page.locator(".jp-NotebookPanel-toolbar .jp-KernelName", has_text="Python 3").wait_for()
+
+        # the release: running it stops at the first stub; Validate reports the failure
+        _run_all(page, expect_error=True)
+        error = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').first
+        assert "NotImplementedError" in error.text_content()
+        css, text = _validate(page, "lab_validate_release")
+        assert "validation-failed" in css.split(), (css, text)
+        assert "The following cell failed:" in text and "NotImplementedError" in text, text
+
+        # the learner types the answers in (the cells where the release says YOUR CODE/ANSWER HERE)
+        # (cells are found by position: JupyterLab skips rendering the cells out of view)
+        answers = _answers()
+        for position, cell_nb in enumerate(release.cells):
+            grade_id = cell_nb.metadata.get("nbgrader", {}).get("grade_id")
+            cell = cells.nth(position)
+            if cell_nb.cell_type == "code" and grade_id in answers:
+                cell.scroll_into_view_if_needed()
+                expect(cell).to_contain_text("YOUR CODE HERE")
+                _type_into(page, cell, answers[grade_id])
+            elif cell_nb.cell_type == "markdown" and cell_nb.metadata.get("nbgrader", {}).get("solution"):
+                cell.scroll_into_view_if_needed()
+                expect(cell).to_contain_text("YOUR ANSWER HERE")
+                cell.dblclick()  # a rendered Markdown cell opens its editor on double click
+                _type_into(page, cell, WRITTEN_ANSWER)
+                page.keyboard.press("Control+Enter")  # render it
+
+        _run_all(page, expect_error=False)
+        errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+        assert errors.count() == 0, errors.first.text_content()
+        css, text = _validate(page, "lab_validate_solved")
+        assert "validation-success" in css.split(), (css, text)
+        assert "Success! Your notebook passes all the tests." in text, text
+
+        # Validate saved what was typed
+        saved = {
+            c.metadata.nbgrader["grade_id"]: c.source
+            for c in nbformat.read(course / "my_work" / NOTEBOOK, as_version=4).cells
+            if c.metadata.get("nbgrader", {}).get("solution")
+        }
+        written_id = next(
+            c.metadata.nbgrader["grade_id"]
+            for c in release.cells
+            if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")
+        )
+        assert {k: saved[k] for k in answers} == answers
+        assert saved[written_id] == WRITTEN_ANSWER
+        assert not requests.blocked, f"the lab tried to load from outside this machine: {requests.blocked}"
+    finally:
+        context.close()
