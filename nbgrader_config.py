@@ -25,6 +25,21 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Release notebooks must not carry outputs (they could leak solutions).
 c.ClearOutput.enabled = True
 
-# A notebook that runs longer than this is stopped; every chapter runs in seconds.
+# A cell that runs longer than this (seconds) is interrupted and fails; every chapter runs in
+# seconds. For one run: `nbgrader autograde 01_embeddings --ExecutePreprocessor.timeout=300`.
 c.ExecutePreprocessor.timeout = 120
 c.ExecutePreprocessor.interrupt_on_timeout = True
+
+# Submissions are untrusted code: `nbgrader autograde` runs each one in a sandbox
+# (course_lib/sandbox.py: bubblewrap, resource limits and, as root, a user of its own),
+# and refuses to grade if the sandbox cannot run here. The limits can be changed here or
+# on the command line, e.g. `--SandboxedKernelManager.memory_limit=8589934592`.
+c.Autograde.autograde_preprocessors = [
+    "course_lib.sandbox.SandboxedExecute",  # instead of nbgrader's Execute; the rest as in nbgrader 0.9.6
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]

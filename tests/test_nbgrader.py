@@ -10,11 +10,11 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import CHAPTERS, ROOT, nbgrader
+from grading_helpers import filled_in as _filled_in, require_sandbox, submit as _submit
 from notebooks import (
     HIDDEN_REGION,
     SOLUTION_REGION,
     answer_cells,
-    as_submitted,
     cells_by_id,
     grading,
     hidden_part,
@@ -76,26 +76,10 @@ def test_release_contains_no_solution_and_no_hidden_test(course_dir, chapter):
                     assert line not in release, f"a hidden test leaked into the release: {line!r}"
 
 
-def _submit(course_dir, student: str, chapter: str, nb) -> None:
-    folder = course_dir / "submitted" / student / chapter
-    folder.mkdir(parents=True)
-    nbformat.write(nb, folder / f"{chapter}.ipynb")
-
-
-def _filled_in(chapter: str, course_dir, replace: dict[str, str] | None = None):
-    """The release with every answer (code and written) filled in from the model solution,
-    or from `replace` for the grade ids it names."""
-    nb = release_notebook(chapter, root=course_dir)
-    answers = {grading(c)["grade_id"]: as_submitted(c.source) for c in solution_cells(solution_notebook(chapter))}
-    answers.update(replace or {})
-    for cell in solution_cells(nb):
-        cell.source = answers[grading(cell)["grade_id"]]
-    return nb
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_autograde_round_trip(course_dir, chapter):
+    require_sandbox()  # autograde runs every submission in course_lib.sandbox
     release = release_notebook(chapter, root=course_dir)
     part_points = {grading(c)["grade_id"]: grading(c)["points"] for c in graded_test_cells(release)}
     total = sum(part_points.values())

@@ -1,0 +1,41 @@
+"""Building submissions for nbgrader tests: a chapter's release filled in like a learner would."""
+from __future__ import annotations
+
+import nbformat
+
+from notebooks import as_submitted, grading, release_notebook, solution_cells, solution_notebook
+
+
+def submit(course_dir, student: str, chapter: str, nb) -> None:
+    """Hand a notebook in, as nbgrader expects it: submitted/<student>/<chapter>/<chapter>.ipynb."""
+    folder = course_dir / "submitted" / student / chapter
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / f"{chapter}.ipynb")
+
+
+def filled_in(chapter: str, course_dir, replace: dict[str, str] | None = None):
+    """The release with every answer (code and written) filled in from the model solution,
+    or from `replace` for the grade ids it names."""
+    nb = release_notebook(chapter, root=course_dir)
+    answers = {grading(c)["grade_id"]: as_submitted(c.source) for c in solution_cells(solution_notebook(chapter))}
+    answers.update(replace or {})
+    for cell in solution_cells(nb):
+        cell.source = answers[grading(cell)["grade_id"]]
+    return nb
+
+
+def require_sandbox() -> None:
+    """Autograding runs submissions in course_lib.sandbox, which refuses to run without
+    bubblewrap: skip (with how to install it) where it cannot run, but fail on CI."""
+    import os
+
+    import pytest
+
+    from course_lib.sandbox import check_sandbox
+
+    problem = check_sandbox()
+    if problem:
+        message = f"nbgrader autograde's sandbox cannot run here: {problem}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)

@@ -1,0 +1,134 @@
+"""Hostile answers to exercise 1 (01_embeddings), for tests/test_autograde_sandbox.py.
+
+Each is the source of a cell a learner may write in: an answer cell (grade ids ``one_hot``,
+``embed``, ``cosine_similarity``) or one of the free cells that follow each test cell.
+Everything here is bounded, so that a sandbox that failed to stop it would fail the test
+without taking the machine down: the memory bomb stops at 4 GiB, the process bomb at 1000
+sleeping processes. The notebook runs in ``<course>/autograded/<student>/01_embeddings``,
+so the course root is three folders up.
+"""
+
+COURSE_ROOT = 'ROOT = __import__("os").path.abspath("../../..")\n'
+
+INFINITE_LOOP = "while True:\n    pass\n\n"
+
+SLEEPING_EMBED = '''def embed(ids, table):
+    import time
+    time.sleep(3600)
+    return table[ids]
+'''
+
+# Catches the interrupt nbgrader sends at the time limit: only replacing the kernel stops it.
+UNINTERRUPTIBLE_LOOP = '''while True:
+    try:
+        while True:
+            pass
+    except KeyboardInterrupt:
+        print("interrupt ignored")
+'''
+
+MEMORY_BOMB = '''blocks = []
+for _ in range(64):  # 64 x 64 MiB = 4 GiB, each page written
+    blocks.append(b"\\x01" * (64 << 20))
+
+'''
+MEMORY_BOMB_REPORT = 'print(f"memory bomb: {len(blocks) * 64} MiB held"); del blocks\n'
+
+PROCESS_BOMB = '''import os, time
+children = 0
+for _ in range(1000):
+    if os.fork() == 0:
+        time.sleep(120)
+        os._exit(0)
+    children += 1
+
+'''
+PROCESS_BOMB_REPORT = 'print(f"process bomb: {children} processes started")\n'
+
+EXIT_PROCESS = "import os\nos._exit(0)\n\n"
+SYS_EXIT = "import sys\nsys.exit()\n\n"
+KILLS_ITS_PARENT = '''def embed(ids, table):
+    import os, signal
+    os.kill(os.getppid(), signal.SIGKILL)
+'''
+KILLS_ITSELF = '''def cosine_similarity(a, b):
+    import os, signal
+    os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+PRINT_FLOOD = 'for _ in range(50):\n    print("x" * (1 << 20))  # 50 MiB\n\n'
+FD_FLOOD = 'import os\nos.write(1, b"y" * (20 << 20))  # 20 MiB straight to file descriptor 1\n\n'
+DISPLAY_FLOOD = '''from IPython.display import HTML, display
+for _ in range(100):
+    display(HTML("<p>" + "z" * 100_000 + "</p>"))  # 10 MB of rich output
+'''
+
+# Free cell after test_one_hot: read what a submission must not see; print what it got.
+READS = COURSE_ROOT + '''import glob, os
+stolen = {}
+targets = {
+    "solutions": f"{ROOT}/solutions/01_embeddings/01_embeddings.ipynb",
+    "gradebook": f"{ROOT}/gradebook.db",
+    "config": f"{ROOT}/nbgrader_config.py",
+    "other submission": f"{ROOT}/submitted/a_good/01_embeddings/01_embeddings.ipynb",
+    "other graded notebook": f"{ROOT}/autograded/a_good/01_embeddings/01_embeddings.ipynb",
+    "own notebook with hidden tests": "01_embeddings.ipynb",
+    "grader's home": os.path.expanduser("~root/.bashrc"),
+}
+for name, path in targets.items():
+    try:
+        with open(path, "rb") as f:
+            stolen[name] = f.read()
+        print(f"{name}: LEAKED {len(stolen[name])} bytes")
+    except OSError as error:
+        stolen[name] = None
+        print(f"{name}: denied ({type(error).__name__})")
+for name in ["solutions", "submitted", "feedback"]:
+    print(f"{name}/: {'LEAKED' if os.path.exists(f'{ROOT}/{name}') else 'absent'}")
+print("students visible:", sorted(os.listdir(f"{ROOT}/autograded")))
+leaks = []
+for path in glob.glob(f"{ROOT}/**/*.ipynb", recursive=True):
+    try:
+        if "BEGIN HIDDEN TESTS" in open(path, errors="replace").read():
+            leaks.append(path)
+    except OSError:
+        pass
+print("notebooks with hidden tests:", leaks or "none")
+assert all(v is None for v in stolen.values())
+'''
+
+# Free cell after test_embed: write and delete outside its folder (and once inside it).
+WRITES = COURSE_ROOT + '''import os, shutil
+other, other_graded = f"{ROOT}/submitted/a_good/01_embeddings", f"{ROOT}/autograded/a_good/01_embeddings"
+attempts = {
+    "overwrite gradebook": lambda: open(f"{ROOT}/gradebook.db", "wb").write(b"pwned"),
+    "delete gradebook": lambda: os.remove(f"{ROOT}/gradebook.db"),
+    "write at course root": lambda: open(f"{ROOT}/pwned.txt", "w").write("pwned"),
+    "delete solutions": lambda: shutil.rmtree(f"{ROOT}/solutions"),
+    "write into solutions": lambda: open(f"{ROOT}/solutions/01_embeddings/pwned.txt", "w").write("pwned"),
+    "overwrite another submission": lambda: open(f"{other}/01_embeddings.ipynb", "w").write("{}"),
+    "write into another graded folder": lambda: open(f"{other_graded}/pwned.txt", "w").write("pwned"),
+    "overwrite own graded notebook": lambda: open("01_embeddings.ipynb", "w").write("{}"),
+    "delete own graded notebook": lambda: os.remove("01_embeddings.ipynb"),
+    "write in /tmp": lambda: open("/tmp/pwned-g_snooper.txt", "w").write("pwned"),
+    "write in own folder": lambda: open("notes.txt", "w").write("mine"),
+}
+for name, attempt in attempts.items():
+    try:
+        attempt()
+        print(f"{name}: done")
+    except OSError as error:
+        print(f"{name}: denied ({type(error).__name__})")
+'''
+
+# Free cell after test_cosine_similarity: leave links and a FIFO in its folder, aimed at
+# the files nbgrader writes as the instructor once the kernel is gone.
+TRAPS = COURSE_ROOT + '''import os
+os.symlink(f"{ROOT}/gradebook.db", "evil_link")
+os.mkfifo("a_fifo")
+try:
+    os.replace("evil_link", "01_embeddings.ipynb")
+    print("notebook replaced by a link")
+except OSError as error:
+    print(f"replacing the notebook: denied ({type(error).__name__})")
+'''

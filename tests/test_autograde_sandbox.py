@@ -1,0 +1,325 @@
+"""Hardened autograding: plain `nbgrader autograde` with the course's nbgrader_config.py runs
+hostile submissions (tests/hostile_submissions.py) in the sandbox of course_lib/sandbox.py.
+
+One class of eight students grades exercise 1 once: two good students, and five who each
+attack with two parts (one part left correct) or with free cells. For every case the
+hostile student gets the grade the work deserves, the instructor's log says what happened,
+the good students get exactly full marks, and the course directory is untouched."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+import hostile_submissions as hostile
+from conftest import ROOT, nbgrader, tool_env
+from grading_helpers import filled_in, require_sandbox, submit
+from notebooks import as_submitted, cells_by_id, grading, solution_notebook
+
+sandbox = pytest.importorskip("course_lib.sandbox")
+
+CHAPTER = "01_embeddings"
+TIMEOUT = 10  # seconds per cell for these tests (the course's default is 120)
+MEMORY = 1 << 30  # 1 GiB of data memory per kernel process for these tests (the default is 4 GiB)
+PERFECT = 9.0  # three autograded parts of 3 points (the written answer is graded by hand)
+
+
+def _make_course(folder: Path) -> Path:
+    """A course with the real nbgrader_config.py and exercise 1 released."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "nbgrader_config.py", folder)
+    shutil.copytree(ROOT / "solutions" / CHAPTER, folder / "solutions" / CHAPTER)
+    nbgrader("generate_assignment", CHAPTER, "--log-level=WARN", cwd=folder)
+    return folder
+
+
+def _answer(grade_id: str) -> str:
+    return as_submitted(cells_by_id(solution_notebook(CHAPTER))[grade_id].source)
+
+
+def _student(course: Path, name: str, answers: dict[str, str] | None = None, free: list[str] | None = None) -> None:
+    """Submit the model answers, with `answers` replacing some (by grade id) and `free` filling
+    the free cells that follow the three test cells."""
+    nb = filled_in(CHAPTER, course, answers)
+    free_cells = [c for c in nb.cells if c.cell_type == "code" and not grading(c)]
+    for cell, source in zip(free_cells, free or []):
+        cell.source = source
+    submit(course, name, CHAPTER, nb)
+
+
+def _tree(folder: Path, skip: set[str]) -> dict[str, str]:
+    """Every path under folder (top-level names in skip left out) with its kind and content hash."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if relative.parts[0] in skip:
+            continue
+        if path.is_symlink():
+            found[str(relative)] = "link " + os.readlink(path)
+        elif path.is_dir():
+            found[str(relative)] = "dir"
+        else:
+            found[str(relative)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+# What nbgrader itself writes while autograding (and exporting); everything else must not change.
+NBGRADER_OUTPUTS = {"autograded", "gradebook.db", "gradebook.db-journal", ".nbgrader.log", "grades.csv", "feedback"}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Autograde the whole class once; returns (course, nbgrader's log, course tree before)."""
+    require_sandbox()
+    course = _make_course(tmp_path_factory.mktemp("sandboxed") / "course")
+    _student(course, "a_good")
+    _student(
+        course, "b_looper",
+        {"one_hot": hostile.INFINITE_LOOP + _answer("one_hot"), "embed": hostile.SLEEPING_EMBED},
+        ["", "", hostile.UNINTERRUPTIBLE_LOOP],
+    )
+    _student(
+        course, "c_bomber",
+        {"one_hot": hostile.MEMORY_BOMB + _answer("one_hot"), "embed": hostile.PROCESS_BOMB + _answer("embed")},
+        [hostile.MEMORY_BOMB_REPORT, hostile.PROCESS_BOMB_REPORT],
+    )
+    _student(
+        course, "d_crasher",
+        {"one_hot": hostile.EXIT_PROCESS + _answer("one_hot"),
+         "cosine_similarity": hostile.SYS_EXIT + _answer("cosine_similarity")},
+    )
+    _student(course, "e_killer", {"embed": hostile.KILLS_ITS_PARENT, "cosine_similarity": hostile.KILLS_ITSELF})
+    _student(
+        course, "f_flooder",
+        {"one_hot": hostile.PRINT_FLOOD + _answer("one_hot"), "embed": hostile.FD_FLOOD + _answer("embed")},
+        ["", "", hostile.DISPLAY_FLOOD],
+    )
+    _student(course, "g_snooper", free=[hostile.READS, hostile.WRITES, hostile.TRAPS])
+    _student(course, "z_good")
+    Path("/tmp/pwned-g_snooper.txt").unlink(missing_ok=True)
+
+    before = _tree(course, NBGRADER_OUTPUTS)
+    result = nbgrader(
+        "autograde", CHAPTER, "--log-level=WARN",
+        f"--ExecutePreprocessor.timeout={TIMEOUT}", f"--SandboxedKernelManager.memory_limit={MEMORY}",
+        cwd=course,
+    )
+    return course, result.stdout + result.stderr, before
+
+
+def _scores(course: Path) -> dict[str, float]:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        return {
+            s.student.id: s.code_score for s in gradebook.find_assignment(CHAPTER).submissions
+        }
+
+
+def _part_scores(course: Path, student: str) -> dict[str, float]:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        notebook = gradebook.find_submission_notebook(CHAPTER, CHAPTER, student)
+        return {g.name: g.score for g in notebook.grades if g.cell_type == "code"}
+
+
+def _outputs(course: Path, student: str) -> dict[str, str]:
+    """Text of each cell's outputs in the graded notebook, by grade id or 'free <n>'."""
+    nb = nbformat.read(course / "autograded" / student / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
+    found, free = {}, 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if grading(cell):
+            key = grading(cell)["grade_id"]
+        else:
+            free += 1
+            key = f"free {free}"
+        found[key] = "\n".join(
+            o.get("text", "") if o.output_type == "stream" else f"{o.get('ename', '')}: {o.get('evalue', '')}"
+            for o in cell.outputs
+        )
+    return found
+
+
+def _log_lines(log: str, student: str) -> str:
+    return "\n".join(line for line in log.splitlines() if "[sandbox]" in line and f"'{student}'" in line)
+
+
+@pytest.mark.slow
+def test_good_students_get_exactly_full_marks(graded):
+    course, log, _ = graded
+    scores = _scores(course)
+    assert scores["a_good"] == scores["z_good"] == PERFECT, log[-3000:]
+    assert not _log_lines(log, "a_good") and not _log_lines(log, "z_good")
+
+
+@pytest.mark.slow
+def test_infinite_loop_sleep_and_ignored_interrupt_stop_at_the_time_limit(graded):
+    course, log, _ = graded
+    assert _part_scores(course, "b_looper") == {
+        "test_one_hot": 0, "test_embed": 0, "test_cosine_similarity": 3,
+    }, log[-3000:]
+    out = _outputs(course, "b_looper")
+    assert "CellTimeoutError" in out["one_hot"] and "CellTimeoutError" in out["test_embed"]
+    assert "CellTimeoutError" in out["free 3"]  # the interrupt-proof loop, stopped by a new kernel
+    lines = _log_lines(log, "b_looper")
+    assert lines.count("time limit") >= 3, lines
+    assert "kernel replaced" in lines and "replaying" in lines, lines
+
+
+@pytest.mark.slow
+def test_memory_and_process_bombs_are_stopped_by_the_limits(graded):
+    course, log, _ = graded
+    assert _part_scores(course, "c_bomber") == {
+        "test_one_hot": 0, "test_embed": 0, "test_cosine_similarity": 3,
+    }, log[-3000:]
+    out = _outputs(course, "c_bomber")
+    assert "MemoryError" in out["one_hot"]
+    held = int(out["free 1"].split("memory bomb: ")[1].split()[0])
+    assert 0 < held <= MEMORY >> 20, f"the memory bomb held {held} MiB, more than the limit"
+    assert "BlockingIOError" in out["embed"]
+    started = int(out["free 2"].split("process bomb: ")[1].split()[0])
+    assert 0 < started < sandbox.SandboxedKernelManager().max_processes, out["free 2"]
+    lines = _log_lines(log, "c_bomber")
+    assert "memory limit" in lines and "process limit" in lines, lines
+
+
+@pytest.mark.slow
+def test_a_kernel_that_exits_or_is_killed_is_replaced_and_the_other_parts_keep_their_points(graded):
+    course, log, _ = graded
+    assert _part_scores(course, "d_crasher") == {
+        "test_one_hot": 0, "test_embed": 3, "test_cosine_similarity": 0,
+    }, log[-3000:]
+    assert _part_scores(course, "e_killer") == {
+        "test_one_hot": 3, "test_embed": 0, "test_cosine_similarity": 0,
+    }, log[-3000:]
+    crasher, killer = _outputs(course, "d_crasher"), _outputs(course, "e_killer")
+    assert "DeadKernelError" in crasher["one_hot"] and "SystemExit" in crasher["cosine_similarity"]
+    assert "DeadKernelError" in killer["test_cosine_similarity"]
+    # Its parent in the sandbox is bwrap's init: as root the kernel runs as another user and may
+    # not signal it; without root the whole sandbox dies. Either way the part scores 0 (above).
+    assert "PermissionError" in killer["test_embed"] or "DeadKernelError" in killer["test_embed"]
+    assert "the kernel exited" in _log_lines(log, "d_crasher")
+    assert "SIGKILL" in _log_lines(log, "e_killer")
+
+
+@pytest.mark.slow
+def test_output_floods_are_truncated_and_cost_no_points(graded):
+    course, log, _ = graded
+    assert _part_scores(course, "f_flooder") == {
+        "test_one_hot": 3, "test_embed": 3, "test_cosine_similarity": 3,
+    }, log[-3000:]
+    graded_notebook = course / "autograded" / "f_flooder" / CHAPTER / f"{CHAPTER}.ipynb"
+    assert graded_notebook.stat().st_size < 1_500_000, "the graded notebook kept the flood"
+    out = _outputs(course, "f_flooder")
+    for key in ("one_hot", "free 3"):
+        assert "output truncated by the grader" in out[key], key
+    # What is written straight to the file descriptor reaches the grader late, if at all (ipykernel
+    # forwards it from a thread): either truncated or lost, never kept whole.
+    assert len(out["embed"]) < 300_000
+    assert _log_lines(log, "f_flooder").count("output truncated") >= 2
+
+
+@pytest.mark.slow
+def test_reading_private_files_gets_nothing(graded):
+    course, log, _ = graded
+    out = _outputs(course, "g_snooper")["free 1"]
+    assert "LEAKED" not in out, out
+    for name in ("solutions", "gradebook", "config", "other submission", "other graded notebook",
+                 "own notebook with hidden tests", "grader's home"):
+        assert f"{name}: denied" in out, out
+    assert "students visible: ['g_snooper']" in out and "notebooks with hidden tests: none" in out, out
+
+
+@pytest.mark.slow
+def test_writing_outside_its_folder_changes_nothing(graded):
+    course, log, before = graded
+    assert _scores(course)["g_snooper"] == PERFECT, log[-3000:]
+    out = _outputs(course, "g_snooper")
+    assert "write in own folder: done" in out["free 2"], out["free 2"]
+    for attempt in ("overwrite gradebook", "delete gradebook", "delete solutions", "write into solutions",
+                    "overwrite another submission", "write into another graded folder",
+                    "overwrite own graded notebook", "delete own graded notebook"):
+        assert f"{attempt}: denied" in out["free 2"], out["free 2"]
+    assert "replacing the notebook: denied" in out["free 3"], out["free 3"]
+    # The course directory (solutions/, submissions, config, release) is byte-identical...
+    assert _tree(course, NBGRADER_OUTPUTS) == before
+    assert not (course / "pwned.txt").exists() and not Path("/tmp/pwned-g_snooper.txt").exists()
+    assert not (course / "autograded" / "a_good" / CHAPTER / "pwned.txt").exists()
+    # ...and what it left in its own folder is harmless: links and FIFOs removed, files the grader's.
+    own = course / "autograded" / "g_snooper" / CHAPTER
+    assert not (own / "evil_link").exists() and not (own / "evil_link").is_symlink()
+    assert not (own / "a_fifo").exists()
+    assert (own / "notes.txt").read_text() == "mine" and (own / "notes.txt").stat().st_uid == os.getuid()
+    assert "removed links/special files" in _log_lines(log, "g_snooper")
+
+
+@pytest.mark.slow
+def test_gradebook_is_intact_and_exports(graded):
+    course, log, _ = graded
+    with sqlite3.connect(course / "gradebook.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    nbgrader("export", "--to", "grades.csv", "--log-level=WARN", cwd=course)
+    with open(course / "grades.csv", newline="") as table:
+        exported = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(table)}
+    assert exported == {
+        "a_good": 9, "b_looper": 3, "c_bomber": 3, "d_crasher": 3, "e_killer": 3,
+        "f_flooder": 9, "g_snooper": 9, "z_good": 9,
+    }, log[-3000:]
+
+
+@pytest.mark.slow
+def test_autograde_refuses_to_run_without_bubblewrap(tmp_path):
+    """Without bwrap on PATH nothing is run: the submission is not graded and the log says why."""
+    course = _make_course(tmp_path / "course")
+    _student(course, "a_good")
+    env = tool_env()
+    env["PATH"] = str(Path(sys.executable).parent)  # the venv only: no bwrap, prlimit or setpriv
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "autograde", CHAPTER, "--log-level=WARN"],
+        cwd=course, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode != 0
+    assert "refusing to run" in result.stderr and "bubblewrap" in result.stderr, result.stderr[-3000:]
+    assert not (course / "autograded" / "a_good" / CHAPTER / f"{CHAPTER}.ipynb").exists()
+
+
+def test_sandbox_command_hides_the_private_paths(tmp_path):
+    """The bwrap command (no kernel started): only the course's public entries are shown."""
+    course = tmp_path / "course"
+    for folder in ("solutions/ch", "submitted/s/ch", "autograded/s/ch", "autograded/t/ch", "exercises/ch",
+                   "public/private_inside", ".git"):
+        (course / folder).mkdir(parents=True)
+    for name in ("gradebook.db", "nbgrader_config.py", "README.md"):
+        (course / name).write_text("x")
+    (course / "link_to_solutions").symlink_to(course / "solutions")
+    km = sandbox.SandboxedKernelManager()
+    km.course_root = str(course)
+    km.private_paths = [str(course / p) for p in ("solutions", "submitted", "autograded", "gradebook.db",
+                                                  "nbgrader_config.py", ".git", "public/private_inside")]
+    km._workdir = str(course / "autograded" / "s" / "ch")
+    km._sandbox_dir = str(tmp_path / "sockets")
+    km._uid = 64900 if os.geteuid() == 0 else None
+    command = km.sandbox_command(["python", "-m", "ipykernel_launcher"])
+    shown = {command[i + 1] for i, arg in enumerate(command) if arg in ("--bind", "--ro-bind")}
+    assert {str(course / "exercises"), str(course / "README.md"), str(course / "public")} <= shown
+    for private in ("solutions", "submitted", "gradebook.db", "nbgrader_config.py", ".git", "link_to_solutions",
+                    "autograded/t/ch", "autograded"):
+        assert str(course / private) not in shown, private
+    def follows(*args):
+        return any(command[i : i + len(args)] == list(args) for i in range(len(command)))
+
+    assert follows("--tmpfs", str(course))  # the course root is rebuilt from its public entries
+    assert follows("--tmpfs", str(course / "public" / "private_inside"))  # a private path inside a public one
+    assert follows("--bind", km._workdir, km._workdir)  # the only writable folder on disk...
+    assert follows("--bind", km._sandbox_dir, km._sandbox_dir)  # ...with the kernel's sockets
+    assert follows("--ro-bind", "/", "/") and follows("--unshare-net") and follows("--unshare-pid")
+    assert command[-3:] == ["python", "-m", "ipykernel_launcher"]
+    assert ("setpriv" in " ".join(command)) == (os.geteuid() == 0)
