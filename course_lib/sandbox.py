@@ -235,6 +235,9 @@ def _python_paths() -> list[str]:
     """What a Python kernel started from this interpreter reads: its prefixes and import path."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(sys.executable)}
     paths.update(p for p in sys.path if p and os.path.isabs(p))
+    # course_lib itself: an editable install finds it through an import hook, not sys.path,
+    # and its folder may lie under a path the sandbox hides (a clone in /tmp, say).
+    paths.add(os.path.dirname(os.path.abspath(__file__)))
     real = {os.path.realpath(p) for p in paths if os.path.exists(p)}
     real.add(os.path.dirname(os.path.realpath(sys.executable)))
     return sorted(p for p in real if not any(q != p and _within(p, q) for q in real))
