@@ -19,6 +19,7 @@ SUITES = [
     ("tests.test_book", "book build (warnings are errors) and page checks"),
     ("tests.test_nbgrader", "nbgrader round trip (release, autograde, feedback, export)"),
     ("tests.test_exercise_tests", "exercise tests against plausible wrong answers"),
+    ("tests.test_autograde_sandbox", "sandboxed autograding of hostile submissions"),
     ("tests.test_browser", "browser (Chromium)"),
     ("tests.test_ddp", "DistributedDataParallel (2 processes)"),
     ("tests.test_benchmarks", "benchmark smoke runs"),
