@@ -144,6 +144,7 @@ def main(path: str = "benchmarks/RESULTS_GPU.md", device: str = "cuda", sizes=SI
                                                      eval_every=small_steps), val, device=device)
     trainer.train(progress=False)
     x, y = val.windows(64)
+    small = trainer.report()
     cached = []
     for use_cache in (False, True):
         ids = torch.zeros(8, 16, dtype=torch.long, device=device)
@@ -161,10 +162,10 @@ def main(path: str = "benchmarks/RESULTS_GPU.md", device: str = "cuda", sizes=SI
         "",
         "## The chapter's small model on the GPU",
         "",
-        f"- {small_steps} steps of the chapter's run (d_model 64, 2 layers, block 64, batch 32, {trainer.report()['dtype']}): "
+        f"- {small_steps} steps of the chapter's run (d_model 64, 2 layers, block 64, batch 32, {small['dtype']}): "
         f"{trainer.history.seconds:.1f} s, {trainer.history.tokens_per_second:,.0f} tokens/s, validation loss "
         f"{trainer.history.eval_loss[-1]:.3f} against the perfect model's {perfect_model_loss(grammar, x, y):.3f} "
-        f"(a model this small is bound by kernel launches, not arithmetic: MFU {100 * trainer.report()['mfu']:.2f} %).",
+        f"(a model this small is bound by kernel launches, not arithmetic: MFU {100 * small['mfu']:.2f} %).",
         f"- generating 200 tokens for 8 sequences: {cached[0]:.3f} s without the KV cache, {cached[1]:.3f} s with it "
         f"({cached[0] / cached[1]:.1f}×).",
     )

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -54,20 +55,25 @@ def seed_everything(seed: int) -> None:
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "T4": 65e12}
 
 
-def peak_flops(device, dtype=torch.bfloat16) -> float | None:
+def peak_flops(device) -> float | None:
     """The device's peak FLOP/s, the denominator of MFU.
 
     CUDA: the datasheet's dense bf16 figure for known GPUs (None if unknown). CPU: there
     is no datasheet number to trust, so the best float32 matrix-multiply rate measured
-    here (:func:`measured_matmul_flops`) stands in for the peak.
+    here (:func:`measured_matmul_flops`, once per process) stands in for the peak.
     """
     device = torch.device(device)
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
         return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
     if device.type == "cpu":
-        return measured_matmul_flops(device)
+        return _cpu_peak_flops()
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_peak_flops() -> float:
+    return measured_matmul_flops("cpu")
 
 
 def measured_matmul_flops(device="cpu", size: int = 1024, repeats: int = 5, dtype=torch.float32) -> float:
@@ -211,8 +217,9 @@ class Trainer:
     step counter and the random generators, so a resumed run computes the same next loss.
     """
 
-    def __init__(self, model, data: TextData, settings: TrainingSettings = TrainingSettings(),
+    def __init__(self, model, data: TextData, settings: TrainingSettings | None = None,
                  val_data: TextData | None = None, device=None):
+        settings = settings or TrainingSettings()
         self.settings, self.data, self.val_data = settings, data, val_data
         self.device = pick_device(device) if not isinstance(device, torch.device) else device
         self.model = model.to(self.device)

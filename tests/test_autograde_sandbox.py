@@ -129,6 +129,12 @@ def _part_scores(course: Path, student: str) -> dict[str, float]:
         return {g.name: g.score for g in notebook.grades if g.cell_type == "code"}
 
 
+def _assert_parts(course: Path, log: str, student: str, **points: float) -> None:
+    """The student's score on each autograded part (test_<name>), with the log's end if not."""
+    expected = {f"test_{name}": score for name, score in points.items()}
+    assert _part_scores(course, student) == expected, log[-3000:]
+
+
 def _outputs(course: Path, student: str) -> dict[str, str]:
     """Text of each cell's outputs in the graded notebook, by grade id or 'free <n>'."""
     nb = nbformat.read(course / "autograded" / student / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
@@ -163,9 +169,7 @@ def test_good_students_get_exactly_full_marks(graded):
 @pytest.mark.slow
 def test_infinite_loop_sleep_and_ignored_interrupt_stop_at_the_time_limit(graded):
     course, log, _ = graded
-    assert _part_scores(course, "b_looper") == {
-        "test_one_hot": 0, "test_embed": 0, "test_cosine_similarity": 3,
-    }, log[-3000:]
+    _assert_parts(course, log, "b_looper", one_hot=0, embed=0, cosine_similarity=3)
     out = _outputs(course, "b_looper")
     assert "CellTimeoutError" in out["one_hot"] and "CellTimeoutError" in out["test_embed"]
     assert "CellTimeoutError" in out["free 3"]  # the interrupt-proof loop, stopped by a new kernel
@@ -177,9 +181,7 @@ def test_infinite_loop_sleep_and_ignored_interrupt_stop_at_the_time_limit(graded
 @pytest.mark.slow
 def test_memory_and_process_bombs_are_stopped_by_the_limits(graded):
     course, log, _ = graded
-    assert _part_scores(course, "c_bomber") == {
-        "test_one_hot": 0, "test_embed": 0, "test_cosine_similarity": 3,
-    }, log[-3000:]
+    _assert_parts(course, log, "c_bomber", one_hot=0, embed=0, cosine_similarity=3)
     out = _outputs(course, "c_bomber")
     assert "MemoryError" in out["one_hot"]
     held = int(out["free 1"].split("memory bomb: ")[1].split()[0])
@@ -194,12 +196,8 @@ def test_memory_and_process_bombs_are_stopped_by_the_limits(graded):
 @pytest.mark.slow
 def test_a_kernel_that_exits_or_is_killed_is_replaced_and_the_other_parts_keep_their_points(graded):
     course, log, _ = graded
-    assert _part_scores(course, "d_crasher") == {
-        "test_one_hot": 0, "test_embed": 3, "test_cosine_similarity": 0,
-    }, log[-3000:]
-    assert _part_scores(course, "e_killer") == {
-        "test_one_hot": 3, "test_embed": 0, "test_cosine_similarity": 0,
-    }, log[-3000:]
+    _assert_parts(course, log, "d_crasher", one_hot=0, embed=3, cosine_similarity=0)
+    _assert_parts(course, log, "e_killer", one_hot=3, embed=0, cosine_similarity=0)
     crasher, killer = _outputs(course, "d_crasher"), _outputs(course, "e_killer")
     assert "DeadKernelError" in crasher["one_hot"] and "SystemExit" in crasher["cosine_similarity"]
     assert "DeadKernelError" in killer["test_cosine_similarity"]
@@ -213,9 +211,7 @@ def test_a_kernel_that_exits_or_is_killed_is_replaced_and_the_other_parts_keep_t
 @pytest.mark.slow
 def test_output_floods_are_truncated_and_cost_no_points(graded):
     course, log, _ = graded
-    assert _part_scores(course, "f_flooder") == {
-        "test_one_hot": 3, "test_embed": 3, "test_cosine_similarity": 3,
-    }, log[-3000:]
+    _assert_parts(course, log, "f_flooder", one_hot=3, embed=3, cosine_similarity=3)
     graded_notebook = course / "autograded" / "f_flooder" / CHAPTER / f"{CHAPTER}.ipynb"
     assert graded_notebook.stat().st_size < 1_500_000, "the graded notebook kept the flood"
     out = _outputs(course, "f_flooder")
