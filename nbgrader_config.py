@@ -32,14 +32,30 @@ c.ExecutePreprocessor.interrupt_on_timeout = True
 
 # Submissions are untrusted code: `nbgrader autograde` runs each one in a sandbox
 # (course_lib/sandbox.py: bubblewrap, resource limits and, as root, a user of its own),
-# and refuses to grade if the sandbox cannot run here. The limits can be changed here or
+# and refuses to grade if the sandbox cannot run here. The tests run in a second sandboxed
+# kernel that never runs the learner's code (course_lib/split_execute.py), so patching
+# numpy, course_lib or IPython in a notebook cannot make a test pass. The limits can be changed here or
 # on the command line, e.g. `--SandboxedKernelManager.memory_limit=8589934592`.
 c.Autograde.autograde_preprocessors = [
-    "course_lib.sandbox.SandboxedExecute",  # instead of nbgrader's Execute; the rest as in nbgrader 0.9.6
+    "course_lib.split_execute.SplitExecute",  # instead of nbgrader's Execute; the rest as in nbgrader 0.9.6
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# What a submission may be (course_lib/intake.py): a file that is not a notebook, a missing or
+# renamed notebook, changed nbgrader metadata, deleted or added graded cells. Each is graded as it
+# deserves (a broken or missing notebook scores 0), reported in the log as "[intake] student ...",
+# and never stops the grading of the others.
+c.Autograde.exporter_class = "course_lib.intake.SubmissionExporter"
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",  # as in nbgrader 0.9.6, with CheckSubmission before its checks
+    "course_lib.intake.CheckSubmission",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]

@@ -18,6 +18,17 @@ class ReferenceCalledError(AssertionError):
     """Raised when an answer calls course_lib's reference implementation."""
 
 
+# The checking machinery itself: blocking it would stop the tests, not the answer.
+_NEVER_BLOCKED = {"grading", "trusted_tests", "sandbox", "split_execute"}
+_blocked_stack: list[list[str]] = []
+
+
+def blocked_now() -> list[str]:
+    """The functions blocked at this moment, as "module:qualname" (for course_lib.trusted_tests,
+    which blocks the same ones in the learner kernel while it runs a learner's function)."""
+    return list(_blocked_stack[-1]) if _blocked_stack else []
+
+
 def _course_functions():
     """Every plain function defined in a course_lib module (methods of its classes included).
 
@@ -29,7 +40,7 @@ def _course_functions():
     seen = set()
     for info in pkgutil.iter_modules(course_lib.__path__):
         name = f"course_lib.{info.name}"
-        if info.name == "grading" or name not in sys.modules:
+        if info.name in _NEVER_BLOCKED or name not in sys.modules:
             continue
         module = sys.modules[name]
         for obj in vars(module).values():
@@ -68,13 +79,17 @@ def reference_blocked(functions=None):
     object of each function is swapped, so any alias the answer made
     (``from course_lib import one_hot as f``) is caught too. Restored on exit.
     """
-    originals = {}
+    originals, pushed = {}, False
     try:
         for fn in _course_functions() if functions is None else functions:
             originals[fn] = fn.__code__
             fn.__code__ = _raising_code(f"{fn.__module__.removeprefix('course_lib.')}.{fn.__qualname__}")
+        _blocked_stack.append([f"{fn.__module__}:{fn.__qualname__}" for fn in originals])
+        pushed = True
         yield
     finally:
+        if pushed:
+            _blocked_stack.pop()
         for fn, code in originals.items():
             fn.__code__ = code
 

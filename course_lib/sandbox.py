@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import fcntl
 import json
 import os
 import pwd
@@ -301,6 +302,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     _sandbox_dir: str | None = None
     _sandboxed = False
     _uid: int | None = None
+    _uid_lock: int | None = None
     _workdir: str | None = None
     _workdir_owner: tuple[int, int] | None = None
 
@@ -345,14 +347,27 @@ class SandboxedKernelManager(AsyncKernelManager):
         return cmd, kw
 
     def _free_uid(self) -> int:
+        """A uid no account has and no other sandbox holds. Graders running side by side
+        (parallel grading) each lock their uid's file, so no two kernels ever share one:
+        the clean-up of one kills every process of its uid."""
         for uid in range(self.sandbox_uid, self.sandbox_uid + 64):
             try:
                 pwd.getpwuid(uid)
                 continue  # an account: never act as it
             except KeyError:
                 pass
-            if not _pids_of_uid(uid):
-                return uid
+            lock = os.open(os.path.join(tempfile.gettempdir(), f"course-sandbox-uid-{uid}.lock"),
+                           os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(lock)
+                continue  # another sandbox holds it
+            if _pids_of_uid(uid):
+                os.close(lock)
+                continue
+            self._uid_lock = lock
+            return uid
         raise SandboxUnavailableError(
             f"no free uid for the sandbox in {self.sandbox_uid}..{self.sandbox_uid + 63} "
             "(each is an account or runs processes); set SandboxedKernelManager.sandbox_uid"
@@ -574,6 +589,9 @@ class SandboxedKernelManager(AsyncKernelManager):
             shutil.rmtree(self._sandbox_dir, ignore_errors=True)
             self._sandbox_dir = None
         self._uid = None
+        if self._uid_lock is not None:
+            os.close(self._uid_lock)  # the uid is free for the next sandbox
+            self._uid_lock = None
 
 
 def _clean_workdir(workdir: str, owner: tuple[int, int] | None, log, label: str) -> None:

@@ -132,3 +132,36 @@ try:
 except OSError as error:
     print(f"replacing the notebook: denied ({type(error).__name__})")
 '''
+
+# -- Fooling the checks instead of answering (graded in a kernel of their own) ------------
+
+# Wrong answers, each with the checks its tests use patched to pass. Every patch happens in
+# the learner's kernel; the tests run in the trusted kernel, so all of them fail anyway.
+WRONG_ONE_HOT = '''def one_hot(ids, vocab_size):
+    return np.zeros(np.shape(ids) + (vocab_size,))
+'''
+PATCHES_COMPARISONS = '''import numpy as np, torch
+np.array_equal = lambda *args, **kwargs: True
+np.allclose = lambda *args, **kwargs: True
+np.testing.assert_array_equal = lambda *args, **kwargs: None
+np.testing.assert_allclose = lambda *args, **kwargs: None
+torch.allclose = lambda *args, **kwargs: True
+torch.testing.assert_close = lambda *args, **kwargs: None
+'''
+HIDES_FAILURES = '''shell = get_ipython()
+shell.showtraceback = lambda *args, **kwargs: None  # no error output: plain nbgrader gives full marks
+shell._showtraceback = lambda *args, **kwargs: None
+'''
+WRONG_EMBED = '''def embed(ids, table):
+    return np.zeros(np.shape(ids) + np.shape(table)[1:])
+'''
+# The reference made to agree with the wrong answer, and the course's helper made to let it.
+PATCHES_THE_REFERENCE = '''import course_lib, course_lib.grading
+course_lib.embed = embed
+course_lib.embeddings.embed.__code__ = embed.__code__
+course_lib.grading.call_own_code = lambda fn, *args, **kwargs: fn(*args, **kwargs)
+'''
+# Plainly calls the reference: course_lib.grading blocks it while the answer runs.
+CALLS_THE_REFERENCE = '''def cosine_similarity(a, b):
+    return course_lib.cosine_similarity(a, b)
+'''

@@ -104,6 +104,12 @@ def graded(tmp_path_factory):
         ["", "", hostile.DISPLAY_FLOOD],
     )
     _student(course, "g_snooper", free=[hostile.READS, hostile.WRITES, hostile.TRAPS])
+    _student(
+        course, "h_patcher",
+        {"one_hot": hostile.PATCHES_COMPARISONS + hostile.HIDES_FAILURES + hostile.WRONG_ONE_HOT,
+         "embed": hostile.WRONG_EMBED + hostile.PATCHES_THE_REFERENCE,
+         "cosine_similarity": hostile.CALLS_THE_REFERENCE},
+    )
     _student(course, "z_good")
     Path("/tmp/pwned-g_snooper.txt").unlink(missing_ok=True)
 
@@ -171,7 +177,8 @@ def test_infinite_loop_sleep_and_ignored_interrupt_stop_at_the_time_limit(graded
     course, log, _ = graded
     _assert_parts(course, log, "b_looper", one_hot=0, embed=0, cosine_similarity=3)
     out = _outputs(course, "b_looper")
-    assert "CellTimeoutError" in out["one_hot"] and "CellTimeoutError" in out["test_embed"]
+    assert "CellTimeoutError" in out["one_hot"]
+    assert "TimeoutError: your function did not return" in out["test_embed"]  # stopped in the learner kernel
     assert "CellTimeoutError" in out["free 3"]  # the interrupt-proof loop, stopped by a new kernel
     lines = _log_lines(log, "b_looper")
     assert lines.count("time limit") >= 3, lines
@@ -258,6 +265,25 @@ def test_writing_outside_its_folder_changes_nothing(graded):
 
 
 @pytest.mark.slow
+def test_patching_the_checks_or_calling_the_reference_earns_nothing(graded):
+    """Comparisons, tracebacks, the reference and the course's helper patched: the tests run in
+    the trusted kernel (course_lib/split_execute.py), where none of it happened."""
+    course, log, _ = graded
+    _assert_parts(course, log, "h_patcher", one_hot=0, embed=0, cosine_similarity=0)
+    out = _outputs(course, "h_patcher")
+    assert "AssertionError" in out["test_one_hot"]  # the shape check fails: the traceback is not hidden
+    assert "Mismatch" in out["test_embed"] or "AssertionError" in out["test_embed"]
+    assert "ReferenceCalledError" in out["test_cosine_similarity"]
+    assert "calls course_lib.embeddings.cosine_similarity" in out["test_cosine_similarity"]
+    lines = _log_lines(log, "h_patcher")
+    assert "the notebook replaced checking code" in lines, lines
+    for name in ("numpy.testing.assert_allclose", "numpy.array_equal", "torch.testing.assert_close",
+                 "torch.allclose", "IPython shell.showtraceback", "course_lib.grading.call_own_code",
+                 "course_lib.embed", "course_lib.embeddings.embed"):
+        assert name in lines, (name, lines)
+
+
+@pytest.mark.slow
 def test_gradebook_is_intact_and_exports(graded):
     course, log, _ = graded
     with sqlite3.connect(course / "gradebook.db") as db:
@@ -267,7 +293,7 @@ def test_gradebook_is_intact_and_exports(graded):
         exported = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(table)}
     assert exported == {
         "a_good": 9, "b_looper": 3, "c_bomber": 3, "d_crasher": 3, "e_killer": 3,
-        "f_flooder": 9, "g_snooper": 9, "z_good": 9,
+        "f_flooder": 9, "g_snooper": 9, "h_patcher": 0, "z_good": 9,
     }, log[-3000:]
 
 

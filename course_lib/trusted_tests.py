@@ -1,0 +1,404 @@
+"""The kernel side of grading with two kernels: the tests never share a process with the answer.
+
+A test cell that runs in the learner's own kernel can be fooled by the learner's code:
+``np.testing.assert_allclose = lambda *a, **k: None`` in an answer cell, a replaced
+``call_own_code``, or a patched IPython that hides tracebacks, and every test "passes".
+No check written in Python can defend itself inside a process the learner controls. So the
+course's autograder (:mod:`course_lib.split_execute`) runs two sandboxed kernels per notebook:
+
+* the **learner kernel** runs the learner's cells (and the course's locked set-up cells);
+* the **trusted kernel** runs only instructor code, restored from nbgrader's gradebook: the
+  locked cells and the test cells. Where a test names a learner's function, the trusted
+  kernel holds a :class:`LearnerFunction` instead. Calling it sends the arguments to the
+  learner kernel, which calls the learner's function there (with course_lib's reference
+  blocked as :func:`course_lib.grading.call_own_code` would) and sends back **data only**.
+
+This module is imported in both kernels. What crosses from the learner kernel to the trusted
+one is decoded by :func:`decode`, which builds only plain values (numbers, strings, lists,
+tuples, dicts, numpy arrays read with ``allow_pickle=False``, torch tensors made from
+them): nothing the learner sent can run code in the trusted kernel. An exception is rebuilt
+as a built-in exception of the same name (or :class:`LearnerError`), a warning as a warning
+of a built-in category, and an argument the function changed in place (an array, a tensor,
+a model, an optimizer, a random generator) is changed in the same way on the trusted side.
+
+The grader carries the requests: the trusted kernel asks with ``input()`` (a request on the
+kernel's stdin channel) and the grader runs ``serve(request)`` in the learner kernel.
+"""
+from __future__ import annotations
+
+import base64
+import builtins
+import io
+import json
+import pickle
+import warnings
+
+import numpy as np
+
+__all__ = ["LearnerError", "LearnerFunction", "LearnerObject", "decode", "encode", "install", "serve"]
+
+MAX_DEPTH = 32
+MAX_ITEMS = 100_000  # values in one reply, all containers together
+
+# Exceptions a learner's function may raise that the trusted side rebuilds as themselves
+# (so that a test expecting, say, a ValueError sees one). Anything else becomes LearnerError.
+_EXCEPTIONS = {
+    name: cls for name, cls in vars(builtins).items()
+    if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, Warning)
+}
+_WARNINGS = {name: cls for name, cls in vars(builtins).items() if isinstance(cls, type) and issubclass(cls, Warning)}
+
+
+class LearnerError(Exception):
+    """An exception of a type the trusted kernel does not rebuild, raised by a learner's code."""
+
+
+class LearnerObject:
+    """Something a learner's function returned that is not plain data (only its type is known)."""
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"<a {self.type_name} returned by your code: the grader compares data only " \
+               "(numbers, arrays, tensors, strings and lists/tuples/dicts of them)>"
+
+
+# -- data only: encode in the learner kernel, decode in the trusted one -------------------
+
+def _array_bytes(array: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def encode(value, _depth: int = 0):
+    """A JSON-ready description of ``value``, for values that are data; anything else is
+    described by its type name only."""
+    if _depth > MAX_DEPTH:
+        raise ValueError("the value is nested too deeply to be graded")
+    if isinstance(value, np.generic) and value.dtype.kind in "biufcSU?mM":  # before float: float64 is one
+        return {"scalar": _array_bytes(np.asarray(value))}
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return {"int": str(value)}  # any size, exactly
+    if isinstance(value, float):
+        return {"float": repr(value)}  # nan and inf included, exactly
+    if isinstance(value, complex):
+        return {"complex": [repr(value.real), repr(value.imag)]}
+    if isinstance(value, (bytes, bytearray)):
+        return {"bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, (list, tuple)):
+        return {"list" if isinstance(value, list) else "tuple": [encode(v, _depth + 1) for v in value]}
+    if isinstance(value, dict):
+        return {"dict": [[encode(k, _depth + 1), encode(v, _depth + 1)] for k, v in value.items()]}
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufcSU?mM" and not value.dtype.fields:
+        return {"ndarray": _array_bytes(value)}
+    torch = _torch_if_loaded()
+    if torch is not None and isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu()
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        if tensor.dtype == torch.bfloat16:
+            tensor = tensor.float()  # numpy has no bfloat16; exact
+        return {"tensor": _array_bytes(tensor.resolve_conj().resolve_neg().numpy()), "dtype": dtype,
+                "requires_grad": bool(value.requires_grad)}
+    return {"object": type(value).__qualname__}
+
+
+class _Budget:
+    def __init__(self):
+        self.items = 0
+
+    def take(self) -> None:
+        self.items += 1
+        if self.items > MAX_ITEMS:
+            raise ValueError(f"the value has more than {MAX_ITEMS} parts: too large to be graded")
+
+
+def _array(text: str) -> np.ndarray:
+    return np.load(io.BytesIO(base64.b64decode(text, validate=True)), allow_pickle=False)
+
+
+def decode(data, _depth: int = 0, _budget: _Budget | None = None):
+    """The value that :func:`encode` described, built from plain data only."""
+    budget = _budget or _Budget()
+    budget.take()
+    if _depth > MAX_DEPTH:
+        raise ValueError("the value is nested too deeply to be graded")
+    if data is None or isinstance(data, (bool, str)):
+        return data
+    if not isinstance(data, dict) or len(data) not in (1, 3):
+        raise ValueError("malformed value from the learner kernel")
+    kind, payload = next(iter(data.items()))
+    if kind == "int":
+        return int(payload)
+    if kind == "float":
+        return float(payload)
+    if kind == "complex":
+        return complex(float(payload[0]), float(payload[1]))
+    if kind == "bytes":
+        return base64.b64decode(payload, validate=True)
+    if kind in ("list", "tuple"):
+        items = [decode(v, _depth + 1, budget) for v in payload]
+        return items if kind == "list" else tuple(items)
+    if kind == "dict":
+        return {decode(k, _depth + 1, budget): decode(v, _depth + 1, budget) for k, v in payload}
+    if kind == "scalar":
+        return _array(payload)[()]
+    if kind == "ndarray":
+        return _array(payload)
+    if kind == "tensor":
+        import torch
+
+        tensor = torch.from_numpy(_array(payload).copy())
+        dtype = getattr(torch, str(data.get("dtype", "")), None)
+        if isinstance(dtype, torch.dtype):
+            tensor = tensor.to(dtype)
+        return tensor.requires_grad_(bool(data.get("requires_grad"))) if tensor.is_floating_point() else tensor
+    if kind == "object":
+        return LearnerObject(str(payload)[:200])
+    raise ValueError(f"unknown kind of value {kind!r} from the learner kernel")
+
+
+def _torch_if_loaded():
+    import sys
+
+    return sys.modules.get("torch")
+
+
+# -- arguments changed in place ------------------------------------------------------------
+
+def _state(value):
+    """What of an argument a function may change in place, as data; None if nothing."""
+    torch = _torch_if_loaded()
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, np.random.Generator):
+        return value.bit_generator.state
+    if torch is not None:
+        if isinstance(value, torch.Tensor):
+            return {"data": value, "grad": value.grad}
+        if isinstance(value, torch.nn.Module):
+            return {"state": value.state_dict(),
+                    "grads": {n: p.grad for n, p in value.named_parameters()},
+                    "training": value.training}
+        if isinstance(value, torch.optim.Optimizer):
+            return value.state_dict()
+    return None
+
+
+def _restore(target, state) -> None:
+    """Change ``target`` in place to the ``state`` its copy reached in the learner kernel."""
+    torch = _torch_if_loaded()
+    if isinstance(target, np.ndarray):
+        if isinstance(state, np.ndarray) and state.shape == target.shape and target.flags.writeable:
+            target[...] = state
+    elif isinstance(target, np.random.Generator):
+        target.bit_generator.state = state
+    elif torch is not None and isinstance(target, torch.Tensor):
+        with torch.no_grad():
+            if isinstance(state["data"], torch.Tensor) and state["data"].shape == target.shape:
+                target.copy_(state["data"])
+        if target.requires_grad and (state["grad"] is None or isinstance(state["grad"], torch.Tensor)):
+            target.grad = state["grad"]
+    elif torch is not None and isinstance(target, torch.nn.Module):
+        target.load_state_dict(state["state"])
+        for name, parameter in target.named_parameters():
+            grad = state["grads"].get(name)
+            parameter.grad = grad.to(parameter.dtype) if isinstance(grad, torch.Tensor) else None
+        target.train(bool(state["training"]))
+    elif torch is not None and isinstance(target, torch.optim.Optimizer):
+        target.load_state_dict(state)
+
+
+# -- the learner kernel ----------------------------------------------------------------------
+
+def _blocked_functions(names):
+    import importlib
+    import inspect
+
+    functions = []
+    for qualified in names:
+        module_name, _, qualname = qualified.partition(":")
+        try:
+            obj = importlib.import_module(module_name)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+            functions.append(inspect.unwrap(getattr(obj, "__func__", obj)))
+        except (ImportError, AttributeError):
+            continue
+    return functions
+
+
+def _namespace():
+    import __main__
+
+    return vars(__main__)
+
+
+def _learner_global(name: str):
+    return _namespace()[name]
+
+
+def serve(request: str) -> str:
+    """Answer one request of the trusted kernel, in the learner kernel; never raises."""
+    try:
+        message = json.loads(request)
+        if message["op"] == "describe":
+            namespace, found = _namespace(), {}
+            for name in message["names"]:
+                if name in namespace:
+                    value = namespace[name]
+                    found[name] = "callable" if callable(value) else encode(value)
+            return json.dumps({"names": found})
+        if message["op"] == "call":
+            return _call(message)
+        return json.dumps({"error": ["ValueError", f"unknown request {message.get('op')!r}"]})
+    except BaseException as error:  # noqa: BLE001 (a learner's exception is the answer)
+        return json.dumps({"error": [type(error).__name__, str(error)[:2000]]})
+
+
+def _call(message) -> str:
+    from course_lib.grading import reference_blocked
+
+    function = _namespace().get(message["name"])
+    if not callable(function):
+        return json.dumps({"error": ["NameError", f"name {message['name']!r} is not defined in your notebook"]})
+    args, kwargs = pickle.loads(base64.b64decode(message["arguments"]))
+    with warnings.catch_warnings(record=True) as caught, np.errstate(**message["errstate"]):
+        warnings.simplefilter("always")
+        blocked = _blocked_functions(message["blocked"])
+        try:
+            with reference_blocked(blocked):
+                result = function(*args, **kwargs)
+            reply = {"result": encode(result)}
+        except BaseException as error:  # noqa: BLE001
+            reply = {"error": [type(error).__name__, str(error)[:2000]]}
+    reply["warnings"] = [[w.category.__name__, str(w.message)[:500]] for w in caught[:20]]
+    reply["changed"] = [[where, encode(_state(value))] for where, value in
+                        [*enumerate(args), *kwargs.items()] if _state(value) is not None]
+    return json.dumps(reply, allow_nan=True)
+
+
+# -- the trusted kernel ----------------------------------------------------------------------
+
+def _ask(message: dict):
+    # input() is a request on the kernel's stdin channel, answered by the grader.
+    return json.loads(builtins.input(json.dumps(message)))
+
+
+class LearnerFunction:
+    """Stands, in the trusted kernel, for the learner's function ``name``."""
+
+    def __init__(self, name: str):
+        self.__name__ = self.__qualname__ = name
+
+    def __repr__(self) -> str:
+        return f"<your function {self.__name__}>"
+
+    def __reduce__(self):
+        # Passed as an argument (one answer given to another), it is the learner's own there.
+        return _learner_global, (self.__name__,)
+
+    def __call__(self, *args, **kwargs):
+        from course_lib import grading
+
+        try:
+            arguments = base64.b64encode(pickle.dumps((args, kwargs))).decode("ascii")
+        except Exception as error:  # noqa: BLE001
+            raise RuntimeError(f"the grader cannot send these arguments to {self.__name__}: {error}") from None
+        reply = _ask({"op": "call", "name": self.__name__, "arguments": arguments,
+                      "blocked": grading.blocked_now(), "errstate": np.geterr()})
+        for where, state in reply.get("changed", []):
+            target = args[where] if isinstance(where, int) else kwargs.get(where)
+            _restore(target, decode(state))
+        for category, text in reply.get("warnings", []):
+            warnings.warn(text, _WARNINGS.get(category, UserWarning), stacklevel=2)
+        if "error" in reply:
+            name, text = reply["error"]
+            if name == "ReferenceCalledError":
+                raise grading.ReferenceCalledError(text)
+            if name in _EXCEPTIONS and name not in ("SystemExit", "KeyboardInterrupt"):
+                raise _EXCEPTIONS[name](text)
+            raise LearnerError(f"{name}: {text}")
+        return decode(reply["result"])
+
+
+def install(namespace: dict, names: list[str], learner_names: list[str]) -> None:
+    """Before a trusted cell: every name it uses that the learner kernel defines and the trusted
+    kernel does not (and every name the answers define, always) stands for the learner's."""
+    wanted = [n for n in names if n in learner_names or n not in namespace]
+    if not wanted:
+        return
+    found = _ask({"op": "describe", "names": wanted}).get("names", {})
+    for name in wanted:
+        if name not in found:
+            if name in learner_names:
+                namespace.pop(name, None)  # never the reference, nor a stale stand-in
+            continue
+        namespace[name] = LearnerFunction(name) if found[name] == "callable" else decode(found[name])
+
+
+# -- what the learner kernel's code changed (for the instructor's report only) --------------
+
+_WATCHED_NUMPY = ("allclose", "isclose", "array_equal", "testing.assert_allclose", "testing.assert_array_equal",
+                  "testing.assert_array_almost_equal", "testing.assert_equal", "testing.assert_almost_equal")
+_WATCHED_TORCH = ("allclose", "equal", "isclose", "testing.assert_close")
+_WATCHED_SHELL = ("showtraceback", "_showtraceback", "run_cell", "run_cell_async", "run_ast_nodes", "showsyntaxerror")
+_baseline: dict[str, object] = {}
+
+
+def _watched() -> dict[str, object]:
+    """The checking functions a test relies on, by name, as they are now."""
+    import sys
+
+    found = {}
+    for module_name, names in (("numpy", _WATCHED_NUMPY), ("torch", _WATCHED_TORCH)):
+        module = sys.modules.get(module_name)
+        for name in names if module is not None else ():
+            obj = module
+            for part in name.split("."):
+                obj = getattr(obj, part, None)
+            found[f"{module_name}.{name}"] = obj
+    for module_name, module in list(sys.modules.items()):
+        if module_name.startswith("course_lib") and module is not None:
+            for name, obj in list(vars(module).items()):
+                if callable(obj) and not name.startswith("__"):
+                    found[f"{module_name}.{name}"] = obj
+                    code = getattr(obj, "__code__", None)
+                    if code is not None:
+                        found[f"{module_name}.{name}.__code__"] = code
+    try:
+        shell = get_ipython()  # noqa: F821 (defined in an IPython kernel)
+        for name in _WATCHED_SHELL:
+            found[f"IPython shell.{name}"] = getattr(getattr(shell, name, None), "__func__", None)
+    except NameError:
+        pass
+    return found
+
+
+def record_baseline(new_only: bool = False) -> None:
+    """Run by the grader in a new learner kernel before any learner code, and after each of
+    the course's locked cells (for what they imported: ``new_only``)."""
+    if not new_only:
+        _baseline.clear()
+    for name, obj in _watched().items():
+        if not new_only or name.startswith("course_lib"):  # torch: see changed_checks
+            _baseline.setdefault(name, obj)
+
+
+def changed_checks() -> str:
+    """Which watched functions the notebook replaced (by the grader, after the notebook ran).
+    The answer's kernel can lie here: this only feeds the instructor's report, never a grade."""
+    import sys
+
+    now = _watched()
+    changed = {name.removesuffix(".__code__") for name, obj in _baseline.items() if now.get(name) is not obj}
+    torch = sys.modules.get("torch")
+    if torch is not None and "torch.allclose" not in _baseline:  # imported by the notebook itself
+        originals = {"torch.allclose": getattr(torch._C._VariableFunctions, "allclose", None),
+                     "torch.testing.assert_close": getattr(sys.modules.get("torch.testing._comparison"),
+                                                           "assert_close", None)}
+        changed |= {name for name, original in originals.items() if now.get(name) is not original}
+    return json.dumps(sorted(changed)[:30])
