@@ -59,3 +59,17 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+
+# Feedback shows each student the scores and failure messages, never the hidden tests' code,
+# and loads nothing from the web (course_lib/feedback.py).
+import course_lib.feedback  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "course_lib.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+c.HTMLExporter.extra_template_basedirs = [
+    course_lib.feedback.TEMPLATE_DIR,
+    os.path.join(os.path.dirname(__import__("nbgrader").__file__), "server_extensions", "formgrader", "templates"),
+]

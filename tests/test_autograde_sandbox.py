@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -281,6 +283,38 @@ def test_patching_the_checks_or_calling_the_reference_earns_nothing(graded):
                  "torch.allclose", "IPython shell.showtraceback", "course_lib.grading.call_own_code",
                  "course_lib.embed", "course_lib.embeddings.embed"):
         assert name in lines, (name, lines)
+
+
+def _hidden_test_lines() -> list[str]:
+    """Every line of the chapter's hidden tests that says something (not a bare bracket)."""
+    lines, hidden = [], False
+    for cell in solution_notebook(CHAPTER).cells:
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
+                hidden = "BEGIN" in line
+            elif hidden and len(line.strip()) > 12:
+                lines.append(line.strip())
+    return lines
+
+
+@pytest.mark.slow
+def test_feedback_shows_scores_and_messages_but_not_the_hidden_tests(graded):
+    course, _, _ = graded
+    nbgrader("generate_feedback", CHAPTER, "--log-level=WARN", cwd=course)
+    hidden = _hidden_test_lines()
+    assert len(hidden) >= 10
+    for student in ("a_good", "h_patcher"):
+        page = (course / "feedback" / student / CHAPTER / f"{CHAPTER}.html").read_text()
+        text = html.unescape(re.sub(r"<[^>]+>", "", page))  # as a reader sees it
+        assert f"Score: {PERFECT if student == 'a_good' else 0.0} / 11.0" in text  # 2 points graded by hand
+        assert "BEGIN HIDDEN TESTS" not in text
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, f"{student}'s feedback shows hidden tests: {leaked[:3]}"
+        assert "hidden tests: their result is above" in text
+        assert not re.search(r"<script[^>]+src=|<link[^>]+href=\"http", page), "feedback loads from the web"
+    patcher = html.unescape(re.sub(r"<[^>]+>", "", (course / "feedback" / "h_patcher" / CHAPTER /
+                                                     f"{CHAPTER}.html").read_text()))
+    assert "ReferenceCalledError: your answer calls course_lib.embeddings.cosine_similarity" in patcher
 
 
 @pytest.mark.slow
