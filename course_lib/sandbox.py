@@ -297,6 +297,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     course_root: str | None = None
     private_paths: list[str] = []
     hidden_files: list[str] = []
+    extra_env: dict[str, str] = {}
     label: str = "kernel"
 
     _sandbox_dir: str | None = None
@@ -385,6 +386,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         env.update(HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp/.config/matplotlib", PYTHONNOUSERSITE="1")
         env.update({name: str(self.threads) for name in _THREAD_VARIABLES})
         env["TOKENIZERS_PARALLELISM"] = "false"
+        env.update(self.extra_env)
         for name in ("USER", "LOGNAME"):
             env.pop(name, None)
         return env
