@@ -39,3 +39,27 @@ def require_sandbox() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+def make_course(folder, chapter: str):
+    """A course with the real nbgrader_config.py and `chapter` released (nbgrader generate_assignment)."""
+    import shutil
+
+    from conftest import ROOT, nbgrader
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "nbgrader_config.py", folder)
+    shutil.copytree(ROOT / "solutions" / chapter, folder / "solutions" / chapter)
+    nbgrader("generate_assignment", chapter, "--log-level=WARN", cwd=folder)
+    return folder
+
+
+def submit_files(course_dir, student: str, chapter: str, files) -> None:
+    """Hand in the files of the folder `files` byte for byte, under their own names:
+    submitted/<student>/<chapter>/ (for submissions kept as files, e.g. tests/submissions/<case>/)."""
+    import shutil
+
+    folder = course_dir / "submitted" / student / chapter
+    folder.mkdir(parents=True)
+    for path in sorted(files.iterdir()):
+        shutil.copyfile(path, folder / path.name)
