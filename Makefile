@@ -34,8 +34,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	touch $(STAMP)
 
 # The execution cache is keyed on each notebook's code, but the pages also show course_lib's
-# source and results: when course_lib changes, executed outputs are stale, so drop the cache.
-COURSE_LIB_HASH = $(shell cat course_lib/*.py course_lib/data/* benchmarks/attention.json | sha1sum | cut -c1-16)
+# source and results (and chapters 9 and 11 plot benchmark results): when they change, executed outputs
+# are stale, so drop the cache.
+COURSE_LIB_HASH = $(shell cat course_lib/*.py course_lib/data/* benchmarks/attention.json benchmarks/classification.json | sha1sum | cut -c1-16)
 
 book: setup
 	@# An inherited MPLBACKEND (e.g. Agg on a headless machine) would keep figures out of the pages.

@@ -29,6 +29,9 @@ chapter  module                             graded functions
 10       :mod:`course_lib.pretrained`,      additive_attention_mask, mean_pool,
          :mod:`course_lib.minilm`           best_matching_head; load_minilm (the real
                                             all-MiniLM-L6-v2 in the course's own encoder)
+11       :mod:`course_lib.classification`,  attention_pool, accuracy, train_step; the
+         :mod:`course_lib.classifier_torch`, classifiers (bag of embeddings, attention,
+         :mod:`course_lib.sentiment`        MiniLM + head); a review language (sentiment)
 =======  =================================  ==========================================
 
 Conventions, everywhere in the course:
@@ -43,6 +46,7 @@ torch is imported only when one of its classes or functions (``MultiHeadAttentio
 ``Transformer``, ``greedy_decode``, ...) is first used, so the numpy chapters start fast.
 """
 from .attention import masked_attention, scaled_dot_product_attention
+from .classification import accuracy, attention_pool
 from .embeddings import WordTokenizer, cosine_similarity, embed, one_hot, random_embedding_table, tokenize
 from .masking import causal_mask, masked_softmax, padding_mask
 from .multi_head import flop_count, merge_heads, multi_head_attention, parameter_count, split_heads
@@ -67,6 +71,10 @@ _TORCH_MODULES = {
     "Trainer": "training_torch",
     "TrainingSettings": "training_torch",
     "MiniLM": "minilm",
+    "AttentionClassifier": "classifier_torch",
+    "BagOfEmbeddings": "classifier_torch",
+    "MiniLMClassifier": "classifier_torch",
+    "train_step": "classifier_torch",
 }
 
 
@@ -80,6 +88,12 @@ def __getattr__(name):
 
 
 __all__ = [
+    "AttentionClassifier",
+    "BagOfEmbeddings",
+    "MiniLMClassifier",
+    "accuracy",
+    "attention_pool",
+    "train_step",
     "DecoderLayer",
     "EncoderLayer",
     "GPT",

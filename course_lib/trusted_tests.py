@@ -212,6 +212,56 @@ def _restore(target, state) -> None:
         target.load_state_dict(state)
 
 
+# -- what a copy of the arguments would lose ------------------------------------------------
+# Pickling a model drops its parameters' gradients, and the learner kernel has random
+# generators of its own: both are carried from the trusted kernel with the arguments, so a
+# function that forgets optimizer.zero_grad() or uses dropout behaves as it would in one
+# kernel. (Random states go one way only: the learner kernel never sets the trusted one's.)
+
+def _gradients(args, kwargs) -> list:
+    torch = _torch_if_loaded()
+    if torch is None:
+        return []
+    found = []
+    for where, value in [*enumerate(args), *kwargs.items()]:
+        if isinstance(value, torch.nn.Module):
+            found.append((where, [p.grad for p in value.parameters()]))
+        elif isinstance(value, torch.Tensor) and value.grad is not None:
+            found.append((where, value.grad))
+    return found
+
+
+def _set_gradients(args, kwargs, gradients) -> None:
+    for where, grads in gradients:
+        target = args[where] if isinstance(where, int) else kwargs[where]
+        if isinstance(grads, list):
+            for parameter, grad in zip(target.parameters(), grads):
+                parameter.grad = grad
+        else:
+            target.grad = grads
+
+
+def _random_state() -> dict:
+    import random
+
+    state = {"numpy": np.random.get_state(), "random": random.getstate()}
+    torch = _torch_if_loaded()
+    if torch is not None:
+        state["torch"] = torch.get_rng_state()
+    return state
+
+
+def _set_random_state(state: dict) -> None:
+    import random
+
+    np.random.set_state(state["numpy"])
+    random.setstate(state["random"])
+    if "torch" in state:
+        import torch
+
+        torch.set_rng_state(state["torch"])
+
+
 # -- the learner kernel ----------------------------------------------------------------------
 
 def _blocked_functions(names):
@@ -265,7 +315,9 @@ def _call(message) -> str:
     function = _namespace().get(message["name"])
     if not callable(function):
         return json.dumps({"error": ["NameError", f"name {message['name']!r} is not defined in your notebook"]})
-    args, kwargs = pickle.loads(base64.b64decode(message["arguments"]))
+    args, kwargs, carried = pickle.loads(base64.b64decode(message["arguments"]))
+    _set_gradients(args, kwargs, carried["gradients"])
+    _set_random_state(carried["random_state"])
     with warnings.catch_warnings(record=True) as caught, np.errstate(**message["errstate"]):
         warnings.simplefilter("always")
         blocked = _blocked_functions(message["blocked"])
@@ -305,7 +357,8 @@ class LearnerFunction:
         from course_lib import grading
 
         try:
-            arguments = base64.b64encode(pickle.dumps((args, kwargs))).decode("ascii")
+            carried = {"gradients": _gradients(args, kwargs), "random_state": _random_state()}
+            arguments = base64.b64encode(pickle.dumps((args, kwargs, carried))).decode("ascii")
         except Exception as error:  # noqa: BLE001
             raise RuntimeError(f"the grader cannot send these arguments to {self.__name__}: {error}") from None
         reply = _ask({"op": "call", "name": self.__name__, "arguments": arguments,

@@ -27,6 +27,7 @@ SHOWN_CODE = {
     "book/08_transformer": "def layer_norm(",
     "book/09_training": "def warmup_inverse_sqrt_lr(",
     "book/10_pretrained": "def additive_attention_mask(",
+    "book/11_classification": "def attention_pool(",
 }
 
 

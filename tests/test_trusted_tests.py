@@ -167,3 +167,23 @@ def test_install_stands_in_for_the_answers_only(learner):
     assert namespace["np"] is np  # the trusted kernel's own
     assert isinstance(namespace["answer"], trusted_tests.LearnerFunction) and namespace["answer"]() == 1
     assert namespace["data_value"] == 7 and "missing" not in namespace
+
+
+def test_gradients_and_random_state_travel_with_the_arguments(learner):
+    def step_without_zero_grad(model, x):
+        model(x).sum().backward()  # adds to the gradients already there
+        return [p.grad.clone() for p in model.parameters()]
+
+    def noisy(x):
+        return torch.nn.functional.dropout(x, 0.5, training=True)
+
+    step_without_zero_grad, noisy = learner(step_without_zero_grad=step_without_zero_grad, noisy=noisy)
+    model, x = torch.nn.Linear(3, 1), torch.ones(2, 3)
+    model(x).sum().backward()  # an earlier step's gradients
+    stale = [p.grad.clone() for p in model.parameters()]
+    for got, before in zip(step_without_zero_grad(model, x), stale):
+        torch.testing.assert_close(got, 2 * before)  # accumulated, as in one kernel
+    torch.manual_seed(3)
+    ours = noisy(torch.ones(100))
+    torch.manual_seed(3)
+    assert torch.equal(ours, torch.nn.functional.dropout(torch.ones(100), 0.5, training=True))

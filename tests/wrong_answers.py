@@ -32,6 +32,14 @@ KV_APPEND = ROW_SOFTMAX + (
     "    v_cache = np.concatenate([v_cache, (x_new @ w_v)[..., None, :]], axis=-2)\n"
 )
 
+# The start of a learner's attention_pool, shared by the wrong answers below: the scaled scores (B, L).
+POOL_SCORES = (
+    "def attention_pool(h, query, mask=None):\n"
+    "    h = np.asarray(h, dtype=float)\n"
+    "    mask = np.ones(h.shape[:2], bool) if mask is None else np.asarray(mask, bool)\n"
+    "    s = h @ query / np.sqrt(h.shape[-1])\n"
+)
+
 WRONG_ANSWERS = {
     "01_embeddings": {
         "one_hot": {
@@ -693,6 +701,175 @@ WRONG_ANSWERS = {
             "calls the reference": (
                 "def best_matching_head(attentions, pattern):\n"
                 "    return course_lib.best_matching_head(attentions, pattern)"
+            ),
+        },
+    },
+    "11_classification": {
+        "attention_pool": {
+            "pools over the padding (mask ignored)": ROW_SOFTMAX + POOL_SCORES + (
+                "    w = row_softmax(s)\n"
+                "    return (w[:, :, None] * h).sum(axis=1), w"
+            ),
+            "softmax over the batch axis": POOL_SCORES + (
+                "    s = np.where(mask, s, -np.inf)\n"
+                "    e = np.where(mask, np.exp(s - s.max(axis=0, keepdims=True)), 0.0)\n"
+                "    w = e / e.sum(axis=0, keepdims=True)\n"
+                "    return (w[:, :, None] * h).sum(axis=1), w"
+            ),
+            "missing scale": (
+                "def attention_pool(h, query, mask=None):\n"
+                "    h = np.asarray(h, dtype=float)\n"
+                "    s = np.where(mask, h @ query, -np.inf) if mask is not None else h @ query\n"
+                "    e = np.exp(s - s.max(axis=-1, keepdims=True))\n"
+                "    w = e / e.sum(axis=-1, keepdims=True)\n"
+                "    return (w[:, :, None] * h).sum(axis=1), w"
+            ),
+            "scaled by D instead of sqrt(D)": (
+                "def attention_pool(h, query, mask=None):\n"
+                "    h = np.asarray(h, dtype=float)\n"
+                "    s = h @ query / h.shape[-1]\n"
+                "    s = np.where(mask, s, -np.inf) if mask is not None else s\n"
+                "    e = np.exp(s - s.max(axis=-1, keepdims=True))\n"
+                "    w = e / e.sum(axis=-1, keepdims=True)\n"
+                "    return (w[:, :, None] * h).sum(axis=1), w"
+            ),
+            "naive softmax, overflows": POOL_SCORES + (
+                "    e = np.exp(s) * mask\n"
+                "    w = e / e.sum(axis=-1, keepdims=True)\n"
+                "    return (w[:, :, None] * h).sum(axis=1), w"
+            ),
+            "nan for a row without real tokens": POOL_SCORES + (
+                "    s = np.where(mask, s, -np.inf)\n"
+                "    e = np.exp(s - s.max(axis=-1, keepdims=True))\n"
+                "    w = e / e.sum(axis=-1, keepdims=True)\n"
+                "    return (w[:, :, None] * h).sum(axis=1), w"
+            ),
+            "a finite penalty of -1e9 (a row without real tokens gets uniform weights)": POOL_SCORES + (
+                "    s = np.where(mask, s, -1e9)\n"
+                "    e = np.exp(s - s.max(axis=-1, keepdims=True))\n"
+                "    w = e / e.sum(axis=-1, keepdims=True)\n"
+                "    return (w[:, :, None] * h).sum(axis=1), w"
+            ),
+            "(weights, pooled) order": POOL_SCORES + (
+                "    s = np.where(mask, s, -np.inf)\n"
+                "    top = np.max(s, axis=-1, keepdims=True)\n"
+                "    e = np.where(mask, np.exp(s - np.where(np.isfinite(top), top, 0)), 0.0)\n"
+                "    t = e.sum(axis=-1, keepdims=True)\n"
+                "    w = np.divide(e, t, out=np.zeros_like(e), where=t > 0)\n"
+                "    return w, (w[:, :, None] * h).sum(axis=1)"
+            ),
+            "calls the reference": (
+                "def attention_pool(h, query, mask=None):\n"
+                "    return course_lib.attention_pool(h, query, mask)"
+            ),
+        },
+        "accuracy": {
+            "argmax over the examples (axis 0)": (
+                "def accuracy(logits, labels):\n"
+                "    return float(np.mean(np.argmax(logits, axis=0) == labels))"
+            ),
+            "argmax over axis 1 (breaks with batch axes)": (
+                "def accuracy(logits, labels):\n"
+                "    return float(np.mean(np.argmax(logits, axis=1) == np.asarray(labels)))"
+            ),
+            "a count, not a fraction": (
+                "def accuracy(logits, labels):\n"
+                "    return float(np.sum(np.argmax(logits, axis=-1) == np.asarray(labels)))"
+            ),
+            "two classes only (logit 1 > logit 0)": (
+                "def accuracy(logits, labels):\n"
+                "    logits = np.asarray(logits)\n"
+                "    return float(np.mean((logits[..., 1] > logits[..., 0]) == np.asarray(labels)))"
+            ),
+            "argmin": (
+                "def accuracy(logits, labels):\n"
+                "    return float(np.mean(np.argmin(logits, axis=-1) == np.asarray(labels)))"
+            ),
+            "mean probability of the label": (
+                "def accuracy(logits, labels):\n"
+                "    p = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)\n"
+                "    return float(np.mean(np.take_along_axis(p, np.asarray(labels)[..., None], axis=-1)))"
+            ),
+            "calls the reference": (
+                "def accuracy(logits, labels):\n"
+                "    return course_lib.accuracy(logits, labels)"
+            ),
+        },
+        "train_step": {
+            # First: test_nbgrader's round trip submits it, so it must be a clean mistake.
+            "no zero_grad (gradients pile up)": (
+                "def train_step(model, optimizer, tokens, mask, labels):\n"
+                "    model.train()\n"
+                "    loss = F.cross_entropy(model(tokens, mask), labels)\n"
+                "    loss.backward()\n"
+                "    optimizer.step()\n"
+                "    return loss.item()"
+            ),
+            "no optimizer.step": (
+                "def train_step(model, optimizer, tokens, mask, labels):\n"
+                "    model.train()\n"
+                "    optimizer.zero_grad()\n"
+                "    loss = F.cross_entropy(model(tokens, mask), labels)\n"
+                "    loss.backward()\n"
+                "    return loss.item()"
+            ),
+            "zero_grad between backward and step": (
+                "def train_step(model, optimizer, tokens, mask, labels):\n"
+                "    model.train()\n"
+                "    loss = F.cross_entropy(model(tokens, mask), labels)\n"
+                "    loss.backward()\n"
+                "    optimizer.zero_grad()\n"
+                "    optimizer.step()\n"
+                "    return loss.item()"
+            ),
+            "softmax over the batch axis in the loss": (
+                "def train_step(model, optimizer, tokens, mask, labels):\n"
+                "    model.train()\n"
+                "    optimizer.zero_grad()\n"
+                "    log_p = torch.log_softmax(model(tokens, mask), dim=0)\n"
+                "    loss = -log_p[torch.arange(len(labels)), labels].mean()\n"
+                "    loss.backward()\n"
+                "    optimizer.step()\n"
+                "    return loss.item()"
+            ),
+            "summed loss instead of the mean": (
+                "def train_step(model, optimizer, tokens, mask, labels):\n"
+                "    model.train()\n"
+                "    optimizer.zero_grad()\n"
+                "    loss = F.cross_entropy(model(tokens, mask), labels, reduction='sum')\n"
+                "    loss.backward()\n"
+                "    optimizer.step()\n"
+                "    return loss.item()"
+            ),
+            "never switches to training mode": (
+                "def train_step(model, optimizer, tokens, mask, labels):\n"
+                "    optimizer.zero_grad()\n"
+                "    loss = F.cross_entropy(model(tokens, mask), labels)\n"
+                "    loss.backward()\n"
+                "    optimizer.step()\n"
+                "    return loss.item()"
+            ),
+            "evaluation mode (dropout off)": (
+                "def train_step(model, optimizer, tokens, mask, labels):\n"
+                "    model.eval()\n"
+                "    optimizer.zero_grad()\n"
+                "    loss = F.cross_entropy(model(tokens, mask), labels)\n"
+                "    loss.backward()\n"
+                "    optimizer.step()\n"
+                "    return loss.item()"
+            ),
+            "returns the loss tensor": (
+                "def train_step(model, optimizer, tokens, mask, labels):\n"
+                "    model.train()\n"
+                "    optimizer.zero_grad()\n"
+                "    loss = F.cross_entropy(model(tokens, mask), labels)\n"
+                "    loss.backward()\n"
+                "    optimizer.step()\n"
+                "    return loss"
+            ),
+            "calls the reference": (
+                "def train_step(model, optimizer, tokens, mask, labels):\n"
+                "    return course_lib.train_step(model, optimizer, tokens, mask, labels)"
             ),
         },
     },
