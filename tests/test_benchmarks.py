@@ -1,6 +1,8 @@
 """Smoke runs of the benchmarks at a tiny size: they must run; their numbers are not judged here."""
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -62,3 +64,46 @@ def test_book_build_lists_the_files_a_fresh_clone_has(tmp_path):
     book_build.copy_tree(tmp_path)
     assert (tmp_path / "_toc.yml").exists() and (tmp_path / "book" / "01_embeddings.ipynb").exists()
     assert not (tmp_path / ".venv").exists() and not (tmp_path / "_build").exists()
+
+
+def test_classification_benchmark_runs_and_formats_its_tables(tmp_path):
+    import json
+
+    import classification
+    import torch
+
+    tiny = dict(epochs=1, batch_size=32, lr=1e-3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is faster, and the test shares the cores
+    try:
+        section = classification.run(seeds=(0,), pooling_seeds=(0,), n_train=40, n_val=10, n_test=20, shares=(1.0,),
+                                     training=tiny, bag_training=tiny, fine_tuning={"full": tiny, "frozen": tiny},
+                                     save_to=tmp_path / "classification.json")
+    finally:
+        torch.set_num_threads(threads)
+    for row in ("| bag of embeddings | seed 0 |", "| attention, cls pooling | seed 0 |", "| MiniLM, frozen | 100 % | 40 |"):
+        assert row in section
+    assert "Target" in section
+    saved = json.loads((tmp_path / "classification.json").read_text())
+    assert len(saved["learning_curve"]) == 4 and len(saved["scratch"]) == 4
+
+
+def test_run_replaces_only_the_named_benchmarks_sections():
+    import run
+
+    text = run.header() + "\n" + "\n\n".join(["## A\n\nold a", "## B\n\n### part\nold b", "## C\n\nold c"]) + "\n"
+    new = run.replace_sections(text, ["## B\n\nnew b", "## D\n\nnew d"])
+    assert new == text.replace("### part\nold b", "new b") + "\n## D\n\nnew d\n"
+
+
+@pytest.mark.slow
+def test_grading_benchmark_runs_on_a_tiny_class():
+    """Two submissions graded both ways, and the probe (about 35 s: nbgrader's start-ups and kernels)."""
+    from grading_helpers import require_sandbox
+
+    require_sandbox()
+    import grading
+
+    section = grading.run(students=2, jobs=2, probe_students="s000_*", compare_shutdown=False)
+    assert "| `nbgrader autograde 01_embeddings` (serial) |" in section and "Gradebooks: identical" in section
+    assert "| kernel start to ready (per kernel) |" in section and "| bubblewrap alone" in section
