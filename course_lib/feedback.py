@@ -20,6 +20,8 @@ __all__ = ["HideHiddenTests", "TEMPLATE_DIR"]
 
 # The template folder (its feedback/mathjax.html.j2 replaces nbconvert's CDN macro).
 TEMPLATE_DIR = str(Path(__file__).with_name("feedback_template"))
+if not (Path(TEMPLATE_DIR) / "feedback" / "mathjax.html.j2").is_file():  # else nbconvert's CDN macro, silently
+    raise RuntimeError(f"course_lib's feedback template is missing from {TEMPLATE_DIR}: reinstall course_lib")
 
 
 class HideHiddenTests(ClearHiddenTests):
