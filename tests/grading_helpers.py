@@ -63,3 +63,27 @@ def submit_files(course_dir, student: str, chapter: str, files) -> None:
     folder.mkdir(parents=True)
     for path in sorted(files.iterdir()):
         shutil.copyfile(path, folder / path.name)
+
+
+# What nbgrader itself writes while autograding, exporting and giving feedback; nothing else in
+# a course directory may change when a class is graded.
+NBGRADER_OUTPUTS = {"autograded", "gradebook.db", "gradebook.db-journal", ".nbgrader.log", "grades.csv", "feedback"}
+
+
+def course_tree(folder, skip=NBGRADER_OUTPUTS) -> dict[str, str]:
+    """Every path under folder (top-level names in skip left out) with its kind and content hash."""
+    import hashlib
+    import os
+
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if relative.parts[0] in skip:
+            continue
+        if path.is_symlink():
+            found[str(relative)] = "link " + os.readlink(path)
+        elif path.is_dir():
+            found[str(relative)] = "dir"
+        else:
+            found[str(relative)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found

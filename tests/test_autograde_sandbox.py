@@ -8,11 +8,9 @@ the good students get exactly full marks, and the course directory is untouched.
 from __future__ import annotations
 
 import csv
-import hashlib
 import html
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -24,7 +22,7 @@ from nbgrader.api import Gradebook
 
 import hostile_submissions as hostile
 from conftest import ROOT, nbgrader, tool_env
-from grading_helpers import filled_in, require_sandbox, submit
+from grading_helpers import course_tree, filled_in, make_course, require_sandbox, submit
 from notebooks import as_submitted, cells_by_id, grading, solution_notebook
 
 sandbox = pytest.importorskip("course_lib.sandbox")
@@ -33,15 +31,6 @@ CHAPTER = "01_embeddings"
 TIMEOUT = 10  # seconds per cell for these tests (the course's default is 120)
 MEMORY = 1 << 30  # 1 GiB of data memory per kernel process for these tests (the default is 4 GiB)
 PERFECT = 9.0  # three autograded parts of 3 points (the written answer is graded by hand)
-
-
-def _make_course(folder: Path) -> Path:
-    """A course with the real nbgrader_config.py and exercise 1 released."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "nbgrader_config.py", folder)
-    shutil.copytree(ROOT / "solutions" / CHAPTER, folder / "solutions" / CHAPTER)
-    nbgrader("generate_assignment", CHAPTER, "--log-level=WARN", cwd=folder)
-    return folder
 
 
 def _answer(grade_id: str) -> str:
@@ -58,31 +47,11 @@ def _student(course: Path, name: str, answers: dict[str, str] | None = None, fre
     submit(course, name, CHAPTER, nb)
 
 
-def _tree(folder: Path, skip: set[str]) -> dict[str, str]:
-    """Every path under folder (top-level names in skip left out) with its kind and content hash."""
-    found = {}
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if relative.parts[0] in skip:
-            continue
-        if path.is_symlink():
-            found[str(relative)] = "link " + os.readlink(path)
-        elif path.is_dir():
-            found[str(relative)] = "dir"
-        else:
-            found[str(relative)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return found
-
-
-# What nbgrader itself writes while autograding (and exporting); everything else must not change.
-NBGRADER_OUTPUTS = {"autograded", "gradebook.db", "gradebook.db-journal", ".nbgrader.log", "grades.csv", "feedback"}
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Autograde the whole class once; returns (course, nbgrader's log, course tree before)."""
     require_sandbox()
-    course = _make_course(tmp_path_factory.mktemp("sandboxed") / "course")
+    course = make_course(tmp_path_factory.mktemp("sandboxed") / "course", CHAPTER)
     _student(course, "a_good")
     _student(
         course, "b_looper",
@@ -115,7 +84,7 @@ def graded(tmp_path_factory):
     _student(course, "z_good")
     Path("/tmp/pwned-g_snooper.txt").unlink(missing_ok=True)
 
-    before = _tree(course, NBGRADER_OUTPUTS)
+    before = course_tree(course)
     result = nbgrader(
         "autograde", CHAPTER, "--log-level=WARN",
         f"--ExecutePreprocessor.timeout={TIMEOUT}", f"--SandboxedKernelManager.memory_limit={MEMORY}",
@@ -255,7 +224,7 @@ def test_writing_outside_its_folder_changes_nothing(graded):
         assert f"{attempt}: denied" in out["free 2"], out["free 2"]
     assert "replacing the notebook: denied" in out["free 3"], out["free 3"]
     # The course directory (solutions/, submissions, config, release) is byte-identical...
-    assert _tree(course, NBGRADER_OUTPUTS) == before
+    assert course_tree(course) == before
     assert not (course / "pwned.txt").exists() and not Path("/tmp/pwned-g_snooper.txt").exists()
     assert not (course / "autograded" / "a_good" / CHAPTER / "pwned.txt").exists()
     # ...and what it left in its own folder is harmless: links and FIFOs removed, files the grader's.
@@ -334,7 +303,7 @@ def test_gradebook_is_intact_and_exports(graded):
 @pytest.mark.slow
 def test_autograde_refuses_to_run_without_bubblewrap(tmp_path):
     """Without bwrap on PATH nothing is run: the submission is not graded and the log says why."""
-    course = _make_course(tmp_path / "course")
+    course = make_course(tmp_path / "course", CHAPTER)
     _student(course, "a_good")
     env = tool_env()
     env["PATH"] = str(Path(sys.executable).parent)  # the venv only: no bwrap, prlimit or setpriv

@@ -13,7 +13,6 @@ manual grading without a score, and skipped the missing notebook without a grade
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import re
 import shutil
@@ -27,7 +26,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import ROOT, nbgrader, tool_env
-from grading_helpers import filled_in, make_course, require_sandbox, submit_files
+from grading_helpers import course_tree, filled_in, make_course, require_sandbox, submit_files
 from notebooks import grading
 
 CHAPTER = "01_embeddings"
@@ -40,20 +39,6 @@ BROKEN = {  # student: what the intake says about the file
     "not_utf8": "not UTF-8 text (byte 0xe9",
 }
 TIMEOUT = 10  # seconds per cell (the course's default is 120)
-# What nbgrader itself writes while autograding and exporting; nothing else may change.
-NBGRADER_OUTPUTS = {"autograded", "gradebook.db", "gradebook.db-journal", ".nbgrader.log", "grades.csv", "feedback"}
-
-
-def _tree(folder: Path) -> dict[str, str]:
-    found = {}
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if relative.parts[0] in NBGRADER_OUTPUTS:
-            continue
-        found[str(relative)] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
-    return found
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Autograde the class once; returns (course, nbgrader's log, course tree before, collection's output)."""
@@ -70,7 +55,7 @@ def graded(tmp_path_factory):
     archive = shutil.make_archive(str(folder / "export"), "zip", export)
     collected = subprocess.run([sys.executable, "-m", "course_lib.collection", CHAPTER, archive], cwd=course,
                                env=tool_env(), capture_output=True, text=True, timeout=120)
-    before = _tree(course)
+    before = course_tree(course)
     result = nbgrader("autograde", CHAPTER, "--log-level=WARN", f"--ExecutePreprocessor.timeout={TIMEOUT}", cwd=course)
     return course, result.stdout + result.stderr, before, collected
 
@@ -289,7 +274,7 @@ def test_export_lists_every_student(graded):
 @pytest.mark.slow
 def test_the_course_directory_is_untouched(graded):
     course, _, before, _ = graded
-    assert _tree(course) == before
+    assert course_tree(course) == before
     for case in HANDED_IN:  # the submissions themselves, byte for byte
         for path in (SUBMISSIONS / case).iterdir():
             assert (course / "submitted" / case / CHAPTER / path.name).read_bytes() == path.read_bytes()
