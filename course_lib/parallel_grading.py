@@ -36,10 +36,9 @@ How it works, and why the gradebook stays consistent
   anything else. The merge happens as each student finishes, so an interrupted run keeps what was
   graded.
 * **The sandbox, per worker.** The private copies, and the course's ``gradebook.db`` itself (no longer
-  the database nbgrader is told about), are added to the sandbox's hidden paths. As root each worker
-  gets a disjoint range of 64 sandbox uids (``sandbox_uid + 64 * worker``), so two of its kernels
-  started at the same moment can never share a uid (the clean-up of one would kill the other),
-  whatever the sandbox's own choice of a free uid does.
+  the database nbgrader is told about), are added to the sandbox's hidden paths. As root, the
+  sandbox locks each kernel's uid for as long as the kernel lives, so kernels of different workers
+  never share one (the clean-up of one would kill the other).
 * **Output.** Each student's log is captured in its worker and printed as one block, in the students'
   order, followed by a summary; the exit status is 1 when any student failed.
 
@@ -75,8 +74,6 @@ import time
 import traceback
 
 __all__ = ["main", "gradebook_rows"]
-
-UID_RANGE = 64  # sandbox uids per worker (SandboxedKernelManager tries sandbox_uid .. sandbox_uid + 63)
 
 
 def default_jobs() -> int:
@@ -282,8 +279,6 @@ def _worker() -> None:
             app.log.removeHandler(handler)
             handler.close()
     extra = {"SandboxedKernelManager": {"extra_private_paths": spec["private_paths"]}}
-    if spec["sandbox_uid"] is not None:
-        extra["SandboxedKernelManager"]["sandbox_uid"] = spec["sandbox_uid"]
     steps = [import_item(p) if isinstance(p, str) else p
              for p in Autograde(coursedir=app.coursedir, parent=app).autograde_preprocessors]
     configurable = {c.__name__ for step in steps if isinstance(step, type) for c in step.__mro__}
@@ -386,7 +381,6 @@ class _Worker:
             "nbgrader_args": run.nbgrader_args,
             "db_url": f"sqlite:///{db}",
             "private_paths": run.private_paths,
-            "sandbox_uid": None if run.sandbox_uid is None else run.sandbox_uid + UID_RANGE * self.slot,
         }
         try:
             self.proc.stdin.write((json.dumps(spec) + "\n").encode())
@@ -477,7 +471,6 @@ class _Run:
         self.main_url = db_url
         self.main_db = os.path.join(self.root, db_url[len("sqlite:///"):])
         km = SandboxedKernelManager(config=app.config)
-        self.sandbox_uid = km.sandbox_uid if os.geteuid() == 0 else None
         self.private = private
         self.private_paths = list(km.extra_private_paths) + [self.private] + [
             self.main_db + suffix for suffix in ("", "-journal", "-wal", "-shm")]
