@@ -588,7 +588,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     parser.add_argument("assignment", help="the assignment to grade, e.g. 01_embeddings")
     parser.add_argument("--jobs", "-j", type=int, default=default_jobs(),
                         help="submissions graded at once (default: the number of CPUs, %(default)s here)")
-    parser.add_argument("--student", nargs="+", metavar="ID",
+    parser.add_argument("--student", nargs="+", action="extend", metavar="ID",  # repeatable: the lists add up
                         help="grade only these students (ids or nbgrader-style patterns such as 'a*')")
     args, nbgrader_args = parser.parse_known_args(argv)
     if args.jobs < 1:

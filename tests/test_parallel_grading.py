@@ -181,3 +181,64 @@ def test_the_command_refuses_what_it_cannot_grade(tmp_path):
     # Not a course root: no nbgrader_config.py, so nbgrader would run the submissions unsandboxed.
     outside = _parallel(tmp_path, CHAPTER)
     assert outside.returncode == 1 and "course_lib.sandbox" in outside.stderr, outside.stderr[-2000:]
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            pass  # the process ended meanwhile
+    return children
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_student_fails_that_student_only(graded):
+    """kill -9 of the worker grading a student (as the out-of-memory killer would do): that student
+    is reported FAILED, its half-written autograded folder is removed so the next run grades it, its
+    sandboxed kernels die with it, a new worker grades the students after it, and the command ends.
+    (Also: --student given more than once adds up.)"""
+    import os
+    import signal
+    import time
+
+    _, course, _, _ = graded
+    slow = filled_in(CHAPTER, course)
+    next(c for c in slow.cells if c.cell_type == "code" and not grading(c)).source = "import time\ntime.sleep(60)\n"
+    submit(course, "h_slow", CHAPTER, slow)
+    submit(course, "i_after", CHAPTER, filled_in(CHAPTER, course))
+    command = [sys.executable, "-m", "course_lib.parallel_grading", CHAPTER, "--jobs", "1", "--force",
+               "--student", "a_correct", "--student", "h_slow", "--student", "i_after", *OPTIONS]
+    proc = subprocess.Popen(command, cwd=course, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (course / "autograded" / "h_slow" / CHAPTER).exists():  # h_slow's grading has begun
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        time.sleep(2)  # into the notebook's sleeping cell
+        workers = [pid for pid in _children(proc.pid) if b"--worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(workers) == 1, workers
+        below, sandbox = _children(workers[0]), []  # the worker's kernels: bwrap and what runs in it
+        while below:
+            sandbox += below
+            below = [child for pid in below for child in _children(pid)]
+        assert sandbox, "the worker had no kernel running"
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    deadline = time.monotonic() + 10
+    while [pid for pid in sandbox if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in sandbox if Path(f"/proc/{pid}").exists()], "the kernel outlived its worker"
+    assert proc.returncode == 1, out + err[-3000:]
+    assert "h_slow: FAILED" in out and "the grading worker died (exit status -9)" in out, out
+    assert "a_correct: graded" in out and "i_after: graded" in out and out.rstrip().endswith("FAILED: h_slow"), out
+    assert not (course / "autograded" / "h_slow" / CHAPTER).exists()
+    scores = _part_scores(course)
+    assert "h_slow" not in scores or not any(scores["h_slow"].values())
+    assert sum(v for k, v in scores["i_after"].items() if k.startswith("test_")) == EXPECTED["a_correct"]
