@@ -76,8 +76,9 @@ def generation_seconds(use_cache: bool, batch: int, new_tokens: int = 200, promp
     return statistics.median(times)
 
 
-def run(seeds=(0, 1, 2), steps: int = 600, lengths=(64, 128, 256, 512), batches=(1, 8), new_tokens: int = 200,
-        rounds: int = 3) -> str:
+def run(seeds=(0, 1, 2), steps: int = 600, lengths=(64, 128, 256, 512),
+        generations=((1, 200), (8, 200), (1, 500)), rounds: int = 3) -> str:
+    """The section of RESULTS.md; ``generations``: (sequences, new tokens) of each KV-cache row."""
     lines = [
         "## Chapter 9: a GPT on the grammar, fused attention and the KV cache (CPU)",
         "",
@@ -124,17 +125,25 @@ def run(seeds=(0, 1, 2), steps: int = 600, lengths=(64, 128, 256, 512), batches=
 
     lines += [
         "",
-        f"### Generation of {new_tokens} tokens after a 16-token prompt, with and without the KV cache",
+        "### Generation with and without the KV cache (16-token prompt)",
         "",
-        "An untrained model of the chapter's size (speed does not depend on the weights); median of 3. "
-        "Target: ≥ 3× faster with the cache.",
+        "An untrained model of the chapter's size (speed does not depend on the weights), a context as long as "
+        "prompt and generation together; median of 3. Target: ≥ 3× faster with the cache.",
         "",
-        "| sequences | without cache (s) | with cache (s) | speed-up |",
-        "| ---: | ---: | ---: | ---: |",
+        "| sequences | new tokens | without cache (s) | with cache (s) | speed-up |",
+        "| ---: | ---: | ---: | ---: | ---: |",
     ]
-    for batch in batches:
+    kv_speedups = {}
+    for batch, new_tokens in generations:
         uncached, cached = generation_seconds(False, batch, new_tokens), generation_seconds(True, batch, new_tokens)
-        lines.append(f"| {batch} | {uncached:.3f} | {cached:.3f} | {uncached / cached:.1f}× |")
+        kv_speedups[batch, new_tokens] = uncached / cached
+        lines.append(f"| {batch} | {new_tokens} | {uncached:.3f} | {cached:.3f} | {uncached / cached:.1f}× |")
+    short = [key for key, speedup in kv_speedups.items() if speedup < 3]
+    lines += ["", "Target " + ("met in every row." if not short else
+              "not met for " + ", ".join(f"{b} sequence(s) × {n} tokens ({kv_speedups[b, n]:.1f}×)" for b, n in short)
+              + ". A model this small is bound by the fixed cost of each of a step's ~60 small torch calls "
+              "(a few µs each), which the cache does not remove; what it removes, re-reading the whole context, "
+              "grows with the context and the batch, so the speed-up does too (the other rows).")]
     return "\n".join(lines)
 
 

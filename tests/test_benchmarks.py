@@ -28,8 +28,8 @@ def test_attention_benchmark_runs_and_formats_a_table():
 def test_gpt_training_benchmark_runs_and_formats_its_tables():
     import gpt_training
 
-    section = gpt_training.run(seeds=(0,), steps=4, lengths=(16,), batches=(1,), new_tokens=4, rounds=1)
-    assert "| seed 0 |" in section and "| 16 |" in section and "| 1 |" in section
+    section = gpt_training.run(seeds=(0,), steps=4, lengths=(16,), generations=((1, 4),), rounds=1)
+    assert "| seed 0 |" in section and "| 16 |" in section and "| 1 | 4 |" in section and "Target" in section
 
 
 def test_gpu_benchmark_runs_on_the_cpu_at_a_tiny_size(tmp_path):
