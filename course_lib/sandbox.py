@@ -19,7 +19,10 @@ which starts every kernel through :class:`SandboxedKernelManager`:
   folder.
 * **resource limits** (``prlimit``): data memory, CPU seconds, processes/threads
   (``RLIMIT_NPROC``, counted for the sandbox alone), file size, no core dumps; numeric
-  libraries are capped to a few threads each.
+  libraries are capped to a few threads each. The disk space and the number of files the
+  kernel adds in its two writable folders on disk (its working folder and its socket folder)
+  are checked twice a second: past the limit the kernel is killed and what it wrote is
+  removed, so a submission cannot fill the disk the rest of the class is graded on.
 * **a separate user**: when the grader runs as root (``RLIMIT_NPROC`` does not apply to
   root, and root may write any file), the kernel runs as an otherwise unused uid
   (``setpriv``, all capabilities dropped, ``no_new_privs``). Without root the kernel runs
@@ -42,6 +45,7 @@ that into a loud warning, for trusted code only).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import fcntl
@@ -55,6 +59,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -273,6 +278,13 @@ class SandboxedKernelManager(AsyncKernelManager):
     tmp_size = Integer(256 * MiB, help="Size of the kernel's private /tmp (and of /dev/shm), in bytes.").tag(
         config=True
     )
+    max_disk_bytes = Integer(
+        256 * MiB, help="Disk space the kernel may add in its folders on disk (its working folder and socket "
+        "folder), in bytes; checked twice a second, past it the kernel is killed and what it wrote is removed."
+    ).tag(config=True)
+    max_disk_files = Integer(
+        4096, help="Files and folders the kernel may add in its folders on disk (see max_disk_bytes)."
+    ).tag(config=True)
     threads = Integer(4, help="Threads per numeric library (OpenBLAS, MKL, OpenMP/torch, numexpr, Rayon).").tag(
         config=True
     )
@@ -306,6 +318,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     _uid_lock: int | None = None
     _workdir: str | None = None
     _workdir_owner: tuple[int, int] | None = None
+    _workdir_before: frozenset[str] = frozenset()  # the paths in the working folder before the kernel
+    _disk_exceeded: str | None = None  # why the disk watch killed the kernel
+    _disk_watch_stop: threading.Event | None = None
 
     def _context_default(self) -> zmq.asyncio.Context:
         context = super()._context_default()
@@ -339,6 +354,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.ip = os.path.join(self._sandbox_dir, "kernel")
         self.connection_file = os.path.join(self._sandbox_dir, "connection.json")
         self._workdir = os.path.realpath(kw.get("cwd") or os.getcwd())
+        self._workdir_before, self._disk_exceeded = _paths_under(self._workdir), None
         if self._uid is not None:
             self._hand_over_workdir()
         self._kernel_log = open(os.path.join(self._sandbox_dir, "kernel-output.log"), "wb")
@@ -346,6 +362,34 @@ class SandboxedKernelManager(AsyncKernelManager):
         cmd, kw = await super()._async_pre_start_kernel(**kw)
         kw["env"] = self._kernel_env(kw.get("env") or dict(os.environ))
         return cmd, kw
+
+    async def _async_post_start_kernel(self, **kw) -> None:
+        await super()._async_post_start_kernel(**kw)
+        if self._sandboxed:
+            self._watch_disk()
+
+    def _watch_disk(self) -> None:
+        """A thread that measures, twice a second, what the kernel added on disk, and kills the
+        sandbox (bwrap; its PID namespace and every process in it go too) past the limits."""
+        stop = self._disk_watch_stop = threading.Event()
+        process = self.provisioner.process
+        folders = [(self._workdir, self._workdir_before), (self._sandbox_dir, frozenset())]
+
+        def watch() -> None:
+            while not stop.wait(0.5) and process.returncode is None:
+                used = files = 0
+                for folder, before in folders:
+                    more_bytes, more_files = _added_on_disk(folder, before, self.max_disk_files - files)
+                    used, files = used + more_bytes, files + more_files
+                if used > self.max_disk_bytes or files > self.max_disk_files:
+                    self._disk_exceeded = (
+                        f"disk limit reached: it wrote {used / MiB:.0f} MiB in {files} file(s) in its folders "
+                        f"(limits: {self.max_disk_bytes / MiB:.0f} MiB, {self.max_disk_files} files); "
+                        "killed, and what it wrote was removed")
+                    process.kill()
+                    return
+
+        threading.Thread(target=watch, name=f"disk watch: {self.label}", daemon=True).start()
 
     def _free_uid(self) -> int:
         """A uid no account has and no other sandbox holds. Graders running side by side
@@ -530,6 +574,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def exit_description(self) -> str:
         """Why the kernel is gone, in words, from the sandbox's exit status."""
+        if self._disk_exceeded:
+            return f"the kernel was killed ({self._disk_exceeded})"
         process = getattr(self.provisioner, "process", None)
         code = process.poll() if process is not None else None
         if code is None:
@@ -569,6 +615,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     cleanup_resources = _async_cleanup_resources
 
     def _cleanup_sandbox(self) -> None:
+        if self._disk_watch_stop is not None:
+            self._disk_watch_stop.set()
+            self._disk_watch_stop = None
         if self._uid is not None:
             # The PID namespace dies with the kernel; anything left under the uid is killed.
             for _ in range(50):
@@ -582,6 +631,8 @@ class SandboxedKernelManager(AsyncKernelManager):
                         pass
                 time.sleep(0.1)
         if self._workdir:
+            if self._disk_exceeded:  # every process of the sandbox is gone: remove what it wrote
+                _remove_added(self._workdir, self._workdir_before)
             _clean_workdir(self._workdir, self._workdir_owner, self.log, self.label)
             self._workdir = None
         if getattr(self, "_kernel_log", None):
@@ -594,6 +645,57 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self._uid_lock is not None:
             os.close(self._uid_lock)  # the uid is free for the next sandbox
             self._uid_lock = None
+
+
+def _paths_under(folder: str) -> frozenset[str]:
+    """Every path below ``folder`` (links not followed)."""
+    found = set()
+    for parent, dirs, files in os.walk(folder):
+        found.update(os.path.join(parent, name) for name in dirs + files)
+    return frozenset(found)
+
+
+def _added_on_disk(folder: str, before: frozenset[str], max_files: int) -> tuple[int, int]:
+    """(bytes allocated, entries) of what lies below ``folder`` and is not in ``before``; the
+    count stops a little past ``max_files`` (a folder of a million files is not read to its end)."""
+    used = added = 0
+    stack = [folder]
+    while stack and added <= max_files:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue  # removed meanwhile
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append(entry.path)
+                    if entry.path not in before:
+                        used, added = used + st.st_blocks * 512, added + 1
+                        if added > max_files:
+                            break
+        except OSError:
+            continue
+    return used, added
+
+
+def _remove_added(folder: str, before: frozenset[str]) -> None:
+    """Remove what was added below ``folder`` since ``before`` was taken."""
+    for parent, dirs, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(parent, name)
+            if path not in before:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        for name in list(dirs):
+            path = os.path.join(parent, name)
+            if path not in before:
+                dirs.remove(name)
+                if os.path.islink(path):
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+                else:
+                    shutil.rmtree(path, ignore_errors=True)
 
 
 def _clean_workdir(workdir: str, owner: tuple[int, int] | None, log, label: str) -> None:

@@ -63,6 +63,25 @@ for _ in range(100):
     display(HTML("<p>" + "z" * 100_000 + "</p>"))  # 10 MB of rich output
 '''
 
+# Free cells: fill the disk of the grading machine, with big files, then with many small ones.
+# Each runs for seconds (the grader checks the disk twice a second) and stops by itself at a
+# bounded size, so a grader without the check fails the test without filling the disk.
+DISK_FLOOD = """import os, time
+os.makedirs("flood/deeper", exist_ok=True)
+for i in range(64):
+    with open(f"flood/deeper/{i}.bin", "wb") as f:
+        f.write(os.urandom(4 << 20))  # 4 MiB a file (under the file size limit), 256 MiB in all
+    time.sleep(0.03)
+print("disk flood: all written")
+"""
+FILE_FLOOD = """import os, time
+for i in range(20_000):
+    open(f"many_{i}.txt", "w").close()
+    if i % 100 == 0:
+        time.sleep(0.01)
+print("file flood: all written")
+"""
+
 # Free cell after test_one_hot: read what a submission must not see; print what it got.
 READS = COURSE_ROOT + '''import glob, os
 stolen = {}

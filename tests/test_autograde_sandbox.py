@@ -30,6 +30,7 @@ sandbox = pytest.importorskip("course_lib.sandbox")
 CHAPTER = "01_embeddings"
 TIMEOUT = 10  # seconds per cell for these tests (the course's default is 120)
 MEMORY = 1 << 30  # 1 GiB of data memory per kernel process for these tests (the default is 4 GiB)
+DISK, FILES = 64 << 20, 1000  # what a kernel may add on disk in these tests (defaults: 256 MiB, 4096 files)
 PERFECT = 9.0  # three autograded parts of 3 points (the written answer is graded by hand)
 
 
@@ -72,7 +73,7 @@ def graded(tmp_path_factory):
     _student(
         course, "f_flooder",
         {"one_hot": hostile.PRINT_FLOOD + _answer("one_hot"), "embed": hostile.FD_FLOOD + _answer("embed")},
-        ["", "", hostile.DISPLAY_FLOOD],
+        [hostile.DISK_FLOOD, hostile.FILE_FLOOD, hostile.DISPLAY_FLOOD],
     )
     _student(course, "g_snooper", free=[hostile.READS, hostile.WRITES, hostile.TRAPS])
     _student(
@@ -88,6 +89,7 @@ def graded(tmp_path_factory):
     result = nbgrader(
         "autograde", CHAPTER, "--log-level=WARN",
         f"--ExecutePreprocessor.timeout={TIMEOUT}", f"--SandboxedKernelManager.memory_limit={MEMORY}",
+        f"--SandboxedKernelManager.max_disk_bytes={DISK}", f"--SandboxedKernelManager.max_disk_files={FILES}",
         cwd=course,
     )
     return course, result.stdout + result.stderr, before
@@ -199,6 +201,37 @@ def test_output_floods_are_truncated_and_cost_no_points(graded):
     # forwards it from a thread): either truncated or lost, never kept whole.
     assert len(out["embed"]) < 300_000
     assert _log_lines(log, "f_flooder").count("output truncated") >= 2
+
+
+@pytest.mark.slow
+def test_filling_the_disk_kills_the_kernel_and_what_it_wrote_is_removed(graded):
+    """Big files, then many small ones, in the submission's own folder: each flood is stopped
+    near the limit, its files are gone, and the parts after it still get their points."""
+    course, log, _ = graded
+    _assert_parts(course, log, "f_flooder", one_hot=3, embed=3, cosine_similarity=3)
+    out, lines = _outputs(course, "f_flooder"), _log_lines(log, "f_flooder")
+    for key, flood in (("free 1", "disk flood"), ("free 2", "file flood")):
+        assert "disk limit reached" in out[key] and f"{flood}: all written" not in out[key], out[key]
+    incidents = [line for line in lines.splitlines() if "disk limit reached" in line and "in all" not in line]
+    assert len(incidents) == 2 and "MiB" in incidents[0] and "1001 file(s)" in incidents[1], lines
+    folder = course / "autograded" / "f_flooder" / CHAPTER
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in (
+        course / "submitted" / "f_flooder" / CHAPTER).iterdir()), "the floods' files were left"
+
+
+def test_what_a_kernel_added_on_disk_is_measured_and_removed(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "given.csv").write_bytes(b"x" * 10_000)
+    before = sandbox._paths_under(str(tmp_path))
+    (tmp_path / "data" / "new.bin").write_bytes(b"y" * 100_000)
+    (tmp_path / "made" / "deeper").mkdir(parents=True)
+    (tmp_path / "made" / "deeper" / "a.bin").write_bytes(b"z" * 50_000)
+    (tmp_path / "link").symlink_to(tmp_path / "made")
+    used, added = sandbox._added_on_disk(str(tmp_path), before, max_files=100)
+    assert added == 5 and 150_000 <= used < 400_000  # new.bin, made, deeper, a.bin, link
+    assert sandbox._added_on_disk(str(tmp_path), before, max_files=2)[1] == 3  # stops counting past the cap
+    sandbox._remove_added(str(tmp_path), before)
+    assert sandbox._paths_under(str(tmp_path)) == before and (tmp_path / "data" / "given.csv").stat().st_size == 10_000
 
 
 @pytest.mark.slow
