@@ -21,8 +21,10 @@ which starts every kernel through :class:`SandboxedKernelManager`:
   (``RLIMIT_NPROC``, counted for the sandbox alone), file size, no core dumps; numeric
   libraries are capped to a few threads each. The disk space and the number of files the
   kernel adds in its two writable folders on disk (its working folder and its socket folder)
-  are checked twice a second: past the limit the kernel is killed and what it wrote is
-  removed, so a submission cannot fill the disk the rest of the class is graded on.
+  are checked twice a second, and so is the memory of all its processes together (each
+  process alone is capped by ``RLIMIT_DATA``, but a process bomb multiplies that): past a
+  limit the kernel is killed (and what it wrote removed), so a submission can fill neither
+  the disk nor the memory that the rest of the class is graded with.
 * **a separate user**: when the grader runs as root (``RLIMIT_NPROC`` does not apply to
   root, and root may write any file), the kernel runs as an otherwise unused uid
   (``setpriv``, all capabilities dropped, ``no_new_privs``). Without root the kernel runs
@@ -282,6 +284,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         256 * MiB, help="Disk space the kernel may add in its folders on disk (its working folder and socket "
         "folder), in bytes; checked twice a second, past it the kernel is killed and what it wrote is removed."
     ).tag(config=True)
+    max_total_memory = Integer(
+        6 * GiB, help="Memory of all the kernel's processes together (their proportional set size), in bytes; "
+        "checked twice a second, past it the kernel is killed."
+    ).tag(config=True)
     max_disk_files = Integer(
         4096, help="Files and folders the kernel may add in its folders on disk (see max_disk_bytes)."
     ).tag(config=True)
@@ -320,7 +326,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     _workdir_owner: tuple[int, int] | None = None
     _workdir_before: frozenset[str] = frozenset()  # the paths in the working folder before the kernel
     _disk_exceeded: str | None = None  # why the disk watch killed the kernel
-    _disk_watch_stop: threading.Event | None = None
+    _watch_stop: threading.Event | None = None
+    _memory_exceeded: str | None = None  # why the watch killed the kernel
 
     def _context_default(self) -> zmq.asyncio.Context:
         context = super()._context_default()
@@ -354,7 +361,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.ip = os.path.join(self._sandbox_dir, "kernel")
         self.connection_file = os.path.join(self._sandbox_dir, "connection.json")
         self._workdir = os.path.realpath(kw.get("cwd") or os.getcwd())
-        self._workdir_before, self._disk_exceeded = _paths_under(self._workdir), None
+        self._workdir_before, self._disk_exceeded, self._memory_exceeded = _paths_under(self._workdir), None, None
         if self._uid is not None:
             self._hand_over_workdir()
         self._kernel_log = open(os.path.join(self._sandbox_dir, "kernel-output.log"), "wb")
@@ -366,30 +373,52 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_post_start_kernel(self, **kw) -> None:
         await super()._async_post_start_kernel(**kw)
         if self._sandboxed:
-            self._watch_disk()
+            self._watch_limits()
 
-    def _watch_disk(self) -> None:
-        """A thread that measures, twice a second, what the kernel added on disk, and kills the
-        sandbox (bwrap; its PID namespace and every process in it go too) past the limits."""
-        stop = self._disk_watch_stop = threading.Event()
+    def _watch_limits(self) -> None:
+        """A thread that measures, twice a second, what the kernel added on disk and the memory of
+        all its processes, and kills the sandbox (bwrap; its PID namespace and every process in
+        it go too) past the limits."""
+        stop = self._watch_stop = threading.Event()
         process = self.provisioner.process
         folders = [(self._workdir, self._workdir_before), (self._sandbox_dir, frozenset())]
 
         def watch() -> None:
+            failed = False
             while not stop.wait(0.5) and process.returncode is None:
-                used = files = 0
-                for folder, before in folders:
-                    more_bytes, more_files = _added_on_disk(folder, before, self.max_disk_files - files)
-                    used, files = used + more_bytes, files + more_files
-                if used > self.max_disk_bytes or files > self.max_disk_files:
-                    self._disk_exceeded = (
-                        f"disk limit reached: it wrote {used / MiB:.0f} MiB in {files} file(s) in its folders "
-                        f"(limits: {self.max_disk_bytes / MiB:.0f} MiB, {self.max_disk_files} files); "
-                        "killed, and what it wrote was removed")
+                try:
+                    why = check()
+                except Exception:  # noqa: BLE001 (a bug here must not stop grading: said once, tried again)
+                    if not failed:
+                        self.log.warning("[sandbox] %s: the disk and memory check failed", self.label, exc_info=True)
+                    failed = True
+                    continue
+                if why:
                     process.kill()
                     return
 
-        threading.Thread(target=watch, name=f"disk watch: {self.label}", daemon=True).start()
+        def check() -> str | None:
+            """Sets and returns why the kernel must go, if it must."""
+            used = files = 0
+            for folder, before in folders:
+                more_bytes, more_files = _added_on_disk(folder, before, self.max_disk_files - files)
+                used, files = used + more_bytes, files + more_files
+            if used > self.max_disk_bytes or files > self.max_disk_files:
+                self._disk_exceeded = (
+                    f"disk limit reached: it wrote {used / MiB:.0f} MiB in {files} file(s) in its folders "
+                    f"(limits: {self.max_disk_bytes / MiB:.0f} MiB, {self.max_disk_files} files); "
+                    "killed, and what it wrote was removed")
+                return self._disk_exceeded
+            pids = [pid for pid, _ in _descendants(process.pid)]
+            memory = _memory_of(pids)
+            if memory > self.max_total_memory:
+                self._memory_exceeded = (
+                    f"memory limit of all its processes together reached: {len(pids)} process(es) held "
+                    f"{memory / MiB:.0f} MiB (limit {self.max_total_memory / MiB:.0f} MiB)")
+                return self._memory_exceeded
+            return None
+
+        threading.Thread(target=watch, name=f"limits watch: {self.label}", daemon=True).start()
 
     def _free_uid(self) -> int:
         """A uid no account has and no other sandbox holds. Graders running side by side
@@ -574,8 +603,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def exit_description(self) -> str:
         """Why the kernel is gone, in words, from the sandbox's exit status."""
-        if self._disk_exceeded:
-            return f"the kernel was killed ({self._disk_exceeded})"
+        if self._disk_exceeded or self._memory_exceeded:
+            return f"the kernel was killed ({self._disk_exceeded or self._memory_exceeded})"
         process = getattr(self.provisioner, "process", None)
         code = process.poll() if process is not None else None
         if code is None:
@@ -615,9 +644,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     cleanup_resources = _async_cleanup_resources
 
     def _cleanup_sandbox(self) -> None:
-        if self._disk_watch_stop is not None:
-            self._disk_watch_stop.set()
-            self._disk_watch_stop = None
+        if self._watch_stop is not None:
+            self._watch_stop.set()
+            self._watch_stop = None
         if self._uid is not None:
             # The PID namespace dies with the kernel; anything left under the uid is killed.
             for _ in range(50):
@@ -645,6 +674,24 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self._uid_lock is not None:
             os.close(self._uid_lock)  # the uid is free for the next sandbox
             self._uid_lock = None
+
+
+def _memory_of(pids: list[int]) -> int:
+    """Bytes of memory the processes hold together: the sum of their proportional set sizes (a
+    page shared by n of them counts 1/n to each, so forked children are not counted twice), or
+    of their resident sets where /proc does not say."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                total += 1024 * next(int(line.split()[1]) for line in f if line.startswith(b"Pss:"))
+        except (OSError, StopIteration, ValueError):
+            try:
+                with open(f"/proc/{pid}/statm", "rb") as f:
+                    total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            except (OSError, IndexError, ValueError):
+                pass  # gone meanwhile
+    return total
 
 
 def _paths_under(folder: str) -> frozenset[str]:

@@ -44,6 +44,17 @@ for _ in range(1000):
 
 '''
 PROCESS_BOMB_REPORT = 'print(f"process bomb: {children} processes started")\n'
+# Free cell: each process stays under the per-process memory limit, together they do not.
+FORKED_MEMORY_BOMB = """import os, time
+for _ in range(8):
+    if os.fork() == 0:
+        held = b"m" * (300 << 20)  # 300 MiB, written, in each of 8 processes
+        time.sleep(30)
+        os._exit(0)
+    time.sleep(0.3)
+time.sleep(5)
+print("forked memory bomb: not stopped")
+"""
 
 EXIT_PROCESS = "import os\nos._exit(0)\n\n"
 SYS_EXIT = "import sys\nsys.exit()\n\n"

@@ -30,6 +30,7 @@ sandbox = pytest.importorskip("course_lib.sandbox")
 CHAPTER = "01_embeddings"
 TIMEOUT = 10  # seconds per cell for these tests (the course's default is 120)
 MEMORY = 1 << 30  # 1 GiB of data memory per kernel process for these tests (the default is 4 GiB)
+TOTAL_MEMORY = 3 << 29  # 1.5 GiB for all of a kernel's processes together (the default is 6 GiB)
 DISK, FILES = 64 << 20, 1000  # what a kernel may add on disk in these tests (defaults: 256 MiB, 4096 files)
 PERFECT = 9.0  # three autograded parts of 3 points (the written answer is graded by hand)
 
@@ -68,6 +69,7 @@ def graded(tmp_path_factory):
         course, "d_crasher",
         {"one_hot": hostile.EXIT_PROCESS + _answer("one_hot"),
          "cosine_similarity": hostile.SYS_EXIT + _answer("cosine_similarity")},
+        [hostile.FORKED_MEMORY_BOMB],
     )
     _student(course, "e_killer", {"embed": hostile.KILLS_ITS_PARENT, "cosine_similarity": hostile.KILLS_ITSELF})
     _student(
@@ -90,6 +92,7 @@ def graded(tmp_path_factory):
         "autograde", CHAPTER, "--log-level=WARN",
         f"--ExecutePreprocessor.timeout={TIMEOUT}", f"--SandboxedKernelManager.memory_limit={MEMORY}",
         f"--SandboxedKernelManager.max_disk_bytes={DISK}", f"--SandboxedKernelManager.max_disk_files={FILES}",
+        f"--SandboxedKernelManager.max_total_memory={TOTAL_MEMORY}",
         cwd=course,
     )
     return course, result.stdout + result.stderr, before
@@ -171,6 +174,11 @@ def test_memory_and_process_bombs_are_stopped_by_the_limits(graded):
     assert 0 < started < sandbox.SandboxedKernelManager().max_processes, out["free 2"]
     lines = _log_lines(log, "c_bomber")
     assert "memory limit" in lines and "process limit" in lines, lines
+    # Forked children each under the per-process limit: stopped by the limit on them all together
+    # (d_crasher's first free cell: here the process bomb's zombies would leave no room to fork).
+    forked = _outputs(course, "d_crasher")["free 1"]
+    assert "memory limit of all its processes together reached" in forked and "not stopped" not in forked, forked
+    assert "memory limit of all its processes together" in _log_lines(log, "d_crasher")
 
 
 @pytest.mark.slow
