@@ -1,8 +1,10 @@
 """Hardened autograding: plain `nbgrader autograde` with the course's nbgrader_config.py runs
 hostile submissions (tests/hostile_submissions.py) in the sandbox of course_lib/sandbox.py.
 
-One class of eight students grades exercise 1 once: two good students, and five who each
-attack with two parts (one part left correct) or with free cells. For every case the
+One class of nine students grades exercise 1 once: two good students, and seven who each
+attack with answers (some parts left correct) or with free cells: endless loops, memory,
+process and forked-memory bombs, crashes and kills, output and disk floods, snooping and
+writing outside the sandbox, patching the checks. For every case the
 hostile student gets the grade the work deserves, the instructor's log says what happened,
 the good students get exactly full marks, and the course directory is untouched."""
 from __future__ import annotations

@@ -96,13 +96,13 @@ def test_run_replaces_only_the_named_benchmarks_sections():
     assert new == text.replace("### part\nold b", "new b") + "\n## D\n\nnew d\n"
 
 
-
 def test_run_time_section_adds_up_and_judges_the_target():
     import run
 
     quick = run.run_time({"a": 100.0, "b": 200.4})
     assert "| a | 100 |" in quick and "| **all** | 300 (5.0 min) |" in quick and "; met." in quick
     assert "NOT met" in run.run_time({"a": 60.0 * run.TARGET_MINUTES})
+
 
 @pytest.mark.slow
 def test_grading_benchmark_runs_on_a_tiny_class():
