@@ -284,12 +284,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         256 * MiB, help="Disk space the kernel may add in its folders on disk (its working folder and socket "
         "folder), in bytes; checked twice a second, past it the kernel is killed and what it wrote is removed."
     ).tag(config=True)
+    max_disk_files = Integer(
+        4096, help="Files and folders the kernel may add in its folders on disk (see max_disk_bytes)."
+    ).tag(config=True)
     max_total_memory = Integer(
         6 * GiB, help="Memory of all the kernel's processes together (their proportional set size), in bytes; "
         "checked twice a second, past it the kernel is killed."
-    ).tag(config=True)
-    max_disk_files = Integer(
-        4096, help="Files and folders the kernel may add in its folders on disk (see max_disk_bytes)."
     ).tag(config=True)
     threads = Integer(4, help="Threads per numeric library (OpenBLAS, MKL, OpenMP/torch, numexpr, Rayon).").tag(
         config=True
@@ -325,9 +325,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     _workdir: str | None = None
     _workdir_owner: tuple[int, int] | None = None
     _workdir_before: frozenset[str] = frozenset()  # the paths in the working folder before the kernel
-    _disk_exceeded: str | None = None  # why the disk watch killed the kernel
     _watch_stop: threading.Event | None = None
-    _memory_exceeded: str | None = None  # why the watch killed the kernel
+    _disk_exceeded: str | None = None  # why the limits watch killed the kernel, if it did
+    _memory_exceeded: str | None = None
 
     def _context_default(self) -> zmq.asyncio.Context:
         context = super()._context_default()
