@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' helpers: a course, a release filled in like a learner's
+from conftest import tool_env  # noqa: E402
+
 CHAPTER = "01_embeddings"
 KINDS = ("correct", "partial", "blank")
 TARGET = 1.8  # parallel throughput on 2 cores, against serial
@@ -28,15 +31,9 @@ ORDER = ["whole autograde", "Execute step", "kernel start to ready", "kernel sta
          "mount plan", "process-table", "kernel shutdown", "sandbox clean-up"]  # the probe's rows, in this order
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # nbgrader runs alembic by name
-    return env
-
-
 def _run(args: list[str], cwd: Path, check_codes=(0,)) -> tuple[float, subprocess.CompletedProcess]:
     start = time.perf_counter()
-    result = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True)
+    result = subprocess.run(args, cwd=cwd, env=tool_env(), capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if result.returncode not in check_codes:
         raise RuntimeError(f"{' '.join(args[:4])} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
@@ -53,14 +50,10 @@ def _load() -> str:
 
 def make_class(course: Path, students: int) -> dict[str, str]:
     """A course with the real nbgrader_config.py, exercise 1 released, and `students` submissions."""
-    sys.path.insert(0, str(ROOT / "tests"))  # the tests' helpers fill a release in like a learner would
     import nbformat
-    from grading_helpers import filled_in, submit
+    from grading_helpers import filled_in, make_course, submit
 
-    course.mkdir(parents=True)
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "solutions" / CHAPTER, course / "solutions" / CHAPTER)
-    _run([sys.executable, "-m", "nbgrader", "generate_assignment", CHAPTER, "--log-level=WARN"], course)
+    make_course(course, CHAPTER)
     release = nbformat.read(course / "exercises" / CHAPTER / f"{CHAPTER}.ipynb", 4)
     wrong = {"embed": "def embed(ids, table):\n    return table\n"}
     kinds = {}

@@ -180,7 +180,6 @@ class History:
     train_accuracy: list = field(default_factory=list)
     val_accuracy: list = field(default_factory=list)
     seconds: float = 0.0  # training only, evaluation excluded
-    examples: int = 0
 
 
 def _batches(data, index, device):
@@ -252,7 +251,6 @@ def fit(model, train, val=None, epochs: int = 10, batch_size: int = 64, lr: floa
             bar.update()
             bar.set_postfix(loss=f"{loss:.3f}")
         history.seconds += time.perf_counter() - start
-        history.examples += count
         history.epoch.append(epoch + 1)
         if train_eval_size:
             history.train_accuracy.append(evaluate(model, train_sample, device=device)["accuracy"])

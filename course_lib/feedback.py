@@ -20,8 +20,6 @@ __all__ = ["HideHiddenTests", "TEMPLATE_DIR"]
 
 # The template folder (its feedback/mathjax.html.j2 replaces nbconvert's CDN macro).
 TEMPLATE_DIR = str(Path(__file__).with_name("feedback_template"))
-if not (Path(TEMPLATE_DIR) / "feedback" / "mathjax.html.j2").is_file():  # else nbconvert's CDN macro, silently
-    raise RuntimeError(f"course_lib's feedback template is missing from {TEMPLATE_DIR}: reinstall course_lib")
 
 
 class HideHiddenTests(ClearHiddenTests):
@@ -33,6 +31,13 @@ class HideHiddenTests(ClearHiddenTests):
     display_data_priority = List([]).tag(config=True)
     note = Unicode("# (hidden tests: their result is above, their code is not shown)",
                    help="Put where a hidden test region was removed.").tag(config=True)
+
+    def __init__(self, **kw):
+        # Checked here, where only feedback runs (nbgrader_config.py imports this module for every
+        # command): without the template nbconvert would silently load MathJax from a CDN.
+        if not (Path(TEMPLATE_DIR) / "feedback" / "mathjax.html.j2").is_file():
+            raise RuntimeError(f"course_lib's feedback template is missing from {TEMPLATE_DIR}: reinstall course_lib")
+        super().__init__(**kw)
 
     def preprocess_cell(self, cell, resources, cell_index):
         if cell.cell_type != "code":
