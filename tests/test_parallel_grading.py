@@ -233,3 +233,33 @@ def test_a_worker_killed_mid_student_fails_that_student_only(graded):
     scores = _part_scores(course)
     assert "h_slow" not in scores
     assert sum(v for k, v in scores["i_after"].items() if k.startswith("test_")) == EXPECTED["a_correct"]
+
+
+def test_the_merge_writes_only_what_grading_changed(tmp_path, monkeypatch):
+    """A worker grades from a copy of the gradebook; a manual grade entered in the real one after
+    that copy was taken survives the merge (a plain copy of the worker's rows would undo it)."""
+    from course_lib.parallel_grading import _copy_database, _merge, _student_rows
+
+    monkeypatch.setenv("PATH", tool_env()["PATH"])  # a new gradebook runs alembic by name
+
+    main, copy = tmp_path / "gradebook.db", tmp_path / "worker.db"
+    with Gradebook(f"sqlite:///{main}") as gb:
+        gb.add_assignment("a1")
+        gb.add_notebook("nb", "a1")
+        gb.add_grade_cell("test_code", "nb", "a1", max_score=3, cell_type="code")
+        gb.add_grade_cell("written", "nb", "a1", max_score=2, cell_type="markdown")
+        gb.add_student("s")
+        gb.add_submission("a1", "s")
+    _copy_database(str(main), str(copy))
+    with Gradebook(f"sqlite:///{copy}") as worker:  # what autograding writes
+        before = _student_rows(worker, "a1", "s")
+        worker.find_grade("test_code", "nb", "a1", "s").auto_score = 3
+        worker.db.commit()
+        after = _student_rows(worker, "a1", "s")
+    with Gradebook(f"sqlite:///{main}") as gb:
+        gb.find_grade("written", "nb", "a1", "s").manual_score = 1.5  # meanwhile, in the formgrader
+        gb.db.commit()
+        _merge(gb, "a1", "s", before, after)
+    with Gradebook(f"sqlite:///{main}") as gb:
+        assert gb.find_grade("test_code", "nb", "a1", "s").auto_score == 3
+        assert gb.find_grade("written", "nb", "a1", "s").manual_score == 1.5
