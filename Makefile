@@ -4,7 +4,10 @@
 #   make lab     copy the exercises to my_work/ and open them in JupyterLab with nbgrader's extensions
 #   make exercises   regenerate exercises/ from solutions/ with nbgrader
 #   make benchmark   run benchmarks/ and rewrite benchmarks/RESULTS.md
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The Python that creates .venv: PYTHON=/path/to/python, else the newest supported python3.x on PATH
+# that runs (a pyenv shim for a version that is not installed does not), else python3 if supported.
+SUPPORTED_PYTHONS := 3.13 3.12 3.11
+PYTHON ?= $(shell for v in $(SUPPORTED_PYTHONS); do p=$$(command -v python$$v) && "$$p" -c '' 2>/dev/null && { echo "$$p"; exit; }; done; command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -15,6 +18,7 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 .PHONY: setup book test lab exercises lock benchmark clean
 
 setup: $(STAMP)
+	@$(BIN)/python -c 'import sys; print("Using .venv: Python", sys.version.split()[0], "(" + sys.base_prefix + ")")'
 	@# The browser tests (tests/test_browser.py) drive Debian's Chromium through Playwright (no browser
 	@# download). On CI (CI=true, run as root) set-up installs it; elsewhere they skip without it.
 	@if [ "$$CI" = true ] && [ -z "$$CHROMIUM" ] && ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -28,6 +32,9 @@ setup: $(STAMP)
 
 # torch is pinned in the constraints file to the local CPU wheel; never install torch unpinned.
 $(STAMP): pyproject.toml requirements/constraints.txt
+	@"$(PYTHON)" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null || { \
+		echo "No supported Python found (tried $(or $(PYTHON),python3.13, python3.12, python3.11, python3)): the course needs Python 3.11, 3.12 or 3.13; install one, or name it with make PYTHON=/path/to/python3.12" >&2; exit 1; }
+	@echo "Creating .venv with $(PYTHON) (Python $$("$(PYTHON)" -c 'import platform; print(platform.python_version())'))"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet pip==26.3
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[course]"
@@ -36,7 +43,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 # The execution cache is keyed on each notebook's code, but the pages also show course_lib's
 # source and results (and chapters 9 and 11 plot benchmark results): when they change, executed outputs
 # are stale, so drop the cache.
-COURSE_LIB_HASH = $(shell cat course_lib/*.py course_lib/data/* benchmarks/attention.json benchmarks/classification.json | sha1sum | cut -c1-16)
+COURSE_LIB_HASH = $(shell cat course_lib/*.py course_lib/data/* benchmarks/attention.json benchmarks/classification.json | { sha1sum 2>/dev/null || shasum; } | cut -c1-16)
 
 book: setup
 	@# An inherited MPLBACKEND (e.g. Agg on a headless machine) would keep figures out of the pages.
@@ -64,7 +71,9 @@ benchmark: setup
 	$(BIN)/python benchmarks/run.py
 
 lock: setup
-	{ sed -n '1,3p' requirements/constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > requirements/constraints.new
+	@# A local build label (torch's "+cpu") is dropped: no public index serves it, and ==2.13.0 matches
+	@# both the local CPU build and the public wheel.
+	{ sed -n '1,4p' requirements/constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | sed -E 's/^([^=]+==[^+]+)\+.*$$/\1/'; } > requirements/constraints.new
 	mv requirements/constraints.new requirements/constraints.txt
 
 clean:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -10,6 +12,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Parallel workers share the cores: each worker's processes (notebook kernels, the book build,
+# graded kernels) get their share of threads. More OpenMP threads than cores make torch wait at
+# every barrier for a descheduled thread: the book build took 3.5x longer that way.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT", "").isdigit():
+    _share = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        os.environ.setdefault(_name, _share)
 CHAPTERS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir() and p.name[:2].isdigit())
 
 
@@ -39,22 +49,99 @@ def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def course_dir(tmp_path_factory) -> Path:
     """A fresh course directory with the real nbgrader_config.py and solutions/, every
-    assignment generated into exercises/ exactly as `make exercises` does."""
+    assignment generated into exercises/ exactly as `make exercises` does. Generated once per
+    run, then copied, so that each parallel worker (pytest-xdist) grades in a course of its own."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "released-course"
+    with FileLock(f"{shared}.lock"):
+        if not (shared / "exercises").is_dir():
+            building = shared.with_name("released-course.partial")
+            shutil.rmtree(building, ignore_errors=True)
+            building.mkdir()
+            shutil.copy(ROOT / "nbgrader_config.py", building)
+            shutil.copytree(ROOT / "solutions", building / "solutions")
+            for chapter in CHAPTERS:
+                nbgrader("generate_assignment", chapter, "--log-level=WARN", cwd=building)
+            building.rename(shared)
     course = tmp_path_factory.mktemp("course")
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "solutions", course / "solutions")
-    for chapter in CHAPTERS:
-        nbgrader("generate_assignment", chapter, "--log-level=WARN", cwd=course)
+    shutil.copytree(shared, course, dirs_exist_ok=True)
     return course
+
+
+# Parallel runs (pytest-xdist, see pyproject.toml's addopts): a group of tests runs on one worker, in
+# order. Tests of one file share its module-scoped fixtures, so a file is a group; the book's tests
+# share one book build; the nbgrader tests of a chapter are a group of their own. The longest groups
+# start first, so that no worker is left with a long one at the end. (pytest-xdist's own
+# `--dist loadgroup` does not work with pytest 9.2, which ignores the node ids it rewrites: this
+# course's scheduler below is xdist's loadscope with these groups as its scopes.)
+LONG_GROUPS_FIRST = [
+    "book",
+    "tests/test_autograde_sandbox.py",
+    "tests/test_autograde_tampering.py",
+    "tests/test_parallel_grading.py",
+    "tests/test_benchmarks.py",
+    "nbgrader 11_classification",
+    "nbgrader 08_transformer",
+    "nbgrader 10_pretrained",
+    "nbgrader 09_training",
+    "tests/test_setup.py",
+]
+_CHAPTER_PARAMETER = re.compile(r"\[(\d\d_[a-z_]+)\]$")
+
+
+def group_of(nodeid: str) -> str:
+    path = nodeid.split("::")[0]
+    if path in ("tests/test_book.py", "tests/test_browser.py"):
+        return "book"
+    chapter = _CHAPTER_PARAMETER.search(nodeid)
+    if path == "tests/test_nbgrader.py" and chapter:
+        return f"nbgrader {chapter.group(1)}"
+    return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Longest groups first; a stable sort, so each group's tests stay together and in order."""
+    order = {name: rank for rank, name in enumerate(LONG_GROUPS_FIRST)}
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(group_of(item.nodeid), index)
+    items.sort(key=lambda item: (order.get(group_of(item.nodeid), len(order)), first_seen[group_of(item.nodeid)]))
+
+
+@pytest.hookimpl(optionalhook=True)  # only with pytest-xdist
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return GroupScheduling(config, log)
+
+
+README_MARKER = "<!-- tests/test_setup.py runs these commands as they are written here -->"
+
+
+def plain_commands() -> list[str]:
+    """The README's set-up without make, one command per line (the code block after its marker)."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(re.escape(README_MARKER) + r"\n```bash\n(.*?)\n```", readme, re.S)
+    assert block, f"README.md has no code block after {README_MARKER}"
+    return [line.strip() for line in block.group(1).splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="session")
 def book_build_log() -> str:
-    """Build the book once per pytest run, exactly as the README's `make book` does (cached execution);
-    tests/test_book.py and tests/test_browser.py both read the result."""
-    result = subprocess.run(
-        ["make", "--no-print-directory", "book"], cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=1200
-    )
+    """Build the book once per pytest run, exactly as the README's `make book` does (cached execution),
+    or, where make is missing (Windows), with the README's plain build command; tests/test_book.py and
+    tests/test_browser.py both read the result."""
+    if shutil.which("make"):
+        command = ["make", "--no-print-directory", "book"]
+    else:
+        command = shlex.split(next(c for c in plain_commands() if c.startswith("jupyter-book build")))
+    result = subprocess.run(command, cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=1200)
     log = result.stdout + result.stderr
     assert result.returncode == 0, f"the book build failed:\n{log[-6000:]}"
     return log

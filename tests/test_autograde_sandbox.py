@@ -51,6 +51,14 @@ def _student(course: Path, name: str, answers: dict[str, str] | None = None, fre
     submit(course, name, CHAPTER, nb)
 
 
+def test_kernel_threads_never_exceed_the_cores_nor_the_graders_setting(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert sandbox.SandboxedKernelManager().threads == min(4, os.cpu_count())
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert sandbox.SandboxedKernelManager().threads == 1
+    assert sandbox.SandboxedKernelManager(threads=3).threads == 3  # an explicit setting wins
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Autograde the whole class once; returns (course, nbgrader's log, course tree before)."""

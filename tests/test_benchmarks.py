@@ -52,12 +52,13 @@ def test_suite_times_reads_a_junit_report(tmp_path):
         '<testsuites><testsuite name="pytest" errors="0" failures="0" skipped="0" tests="3" time="9.5" '
         'timestamp="2026-11-26T00:00:00"><testcase classname="tests.test_gpt" name="a" time="1.5"/>'
         '<testcase classname="tests.test_nbgrader" name="b" time="6"/>'
-        '<testcase classname="book.01_embeddings.ipynb" name="Cell 0" time="2"/></testsuite></testsuites>'
+        '<testcase classname="solutions.01_embeddings.01_embeddings.ipynb" name="Cell 0" time="2"/></testsuite></testsuites>'
     )
     section = suite_times.run(report)
     assert "| unit tests of course_lib | 1 | 2 |" in section
     assert "| nbgrader round trip (release, autograde, feedback, export) | 1 | 6 |" in section
-    assert "| nbval: book notebooks executed | 1 | 2 |" in section
+    assert "| nbval: solution notebooks executed | 1 | 2 |" in section
+    assert "pytest's own total 10 s" in section and "the total was 960 s" in section
     assert "run `make test` first" in suite_times.run(tmp_path / "missing.xml")
 
 

@@ -68,6 +68,31 @@ def test_chapter_page_has_maths_figures_code_and_no_errors(build_log, chapter):
         assert bad not in page, f"{bad} on the page: a cell failed"
 
 
+@pytest.mark.slow
+def test_a_failing_cell_fails_the_book_build(tmp_path):
+    """nbval executes the solution notebooks; the book's are executed once, by the book build
+    itself, so a cell that raises must fail that build (the book's own settings and flags)."""
+    import shutil
+    import subprocess
+
+    import nbformat
+
+    from conftest import plain_commands, tool_env
+
+    shutil.copy(ROOT / "_config.yml", tmp_path)
+    shutil.copytree(ROOT / "book" / "_ext", tmp_path / "book" / "_ext")
+    (tmp_path / "book" / "index.md").write_text("# A book\n\n```{tableofcontents}\n```\n")
+    cells = [nbformat.v4.new_markdown_cell("# Broken"), nbformat.v4.new_code_cell("1 / 0")]
+    notebook = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(notebook, tmp_path / "book" / "broken.ipynb")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/index\nchapters:\n  - file: book/broken\n")
+    command = next(c for c in plain_commands() if c.startswith("jupyter-book build")).split()
+    build = subprocess.run([*command[:2], str(tmp_path), *command[3:]], env=tool_env(), capture_output=True, text=True, timeout=300)
+    log = build.stdout + build.stderr
+    assert build.returncode != 0, log[-3000:]
+    assert "ZeroDivisionError" in log or "Executing notebook failed" in log, log[-3000:]
+
+
 @pytest.mark.parametrize("chapter", TOC_FILES)
 def test_book_notebooks_are_committed_without_outputs(chapter):
     import nbformat
@@ -89,3 +114,25 @@ def test_maths_is_rendered_by_the_books_own_mathjax(build_log, chapter):
     assert (HTML / "_static" / "mathjax" / "tex-chtml.js").is_file()
     assert (HTML / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
     assert "cdn.jsdelivr.net" not in page
+
+
+def _launch_options(url: str):
+    import sys
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        from launch_links import _launch_only_with_an_address
+    finally:
+        sys.path.pop(0)
+    config = SimpleNamespace(html_theme_options={"repository_url": url, "launch_buttons": {"binderhub_url": "https://mybinder.org"}})
+    _launch_only_with_an_address(None, config)
+    return config.html_theme_options
+
+
+def test_launch_buttons_appear_only_with_a_real_repository_address():
+    assert "launch_buttons" not in _launch_options("")
+    assert _launch_options("https://github.com/someone/attention-course")["launch_buttons"]
+    for bad in ("github.com/someone/course", "https://example.org/course", "https://github.com/someone"):
+        with pytest.raises(ValueError, match="repository.url"):
+            _launch_options(bad)

@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 import nbformat
 import pytest
@@ -186,22 +186,8 @@ _IMAGES = """async () => {
 }"""
 
 
-def _launch_links(chapter: str) -> dict[str, str]:
-    """The launch links a notebook page must offer, built from _config.yml's one repository URL."""
-    repo = CONFIG["repository"]
-    url, branch = repo["url"].rstrip("/"), repo["branch"]
-    owner_repo = urlparse(url).path.strip("/")
-    book_path = "/".join(p for p in (repo.get("path_to_book", "").strip("/"), f"{chapter}.ipynb") if p)
-    launch = CONFIG["launch_buttons"]
-    return {
-        "binder": f"{launch['binderhub_url'].rstrip('/')}/v2/gh/{owner_repo}/{branch}?urlpath=lab/tree/{book_path}",
-        "colab": f"{launch['colab_url'].rstrip('/')}/github/{owner_repo}/blob/{branch}/{book_path}",
-        # nbgitpuller clones into a folder named after the repository
-        "jupyterhub": (
-            f"{launch['jupyterhub_url'].rstrip('/')}/hub/user-redirect/git-pull?repo={quote(url, safe='/')}"
-            f"&urlpath=lab/tree/{owner_repo.split('/')[-1]}/{book_path}&branch={branch}"
-        ),
-    }
+# Addresses no built page may link to: the placeholders this course once shipped, and any example host.
+PLACEHOLDERS = ("attention-from-scratch/attention-from-scratch", "example.org", "example.com", "example.edu")
 
 
 @pytest.mark.parametrize("index", range(len(PAGES)), ids=[Path(p).name for p in PAGES])
@@ -256,9 +242,14 @@ def test_book_page_in_the_browser(book_page, book_url, index):
         assert response.ok, f"{response.status} {downloads[0]}"
         assert nbformat.reads(response.text(), as_version=4).cells, "the downloaded notebook is empty"
 
-        launch = set(page.locator(".dropdown-launch-buttons a").evaluate_all("as => as.map(a => a.href)"))
-        for service, expected in _launch_links(name).items():
-            assert expected in launch, f"no {service} launch link {expected}; found {sorted(launch)}"
+        # launch buttons need the course's public address (book/_ext/launch_links.py): with
+        # _config.yml's repository.url empty, as committed, there is no launch menu at all
+        menus = page.locator(".dropdown-launch-buttons").count()
+        assert menus == (1 if CONFIG["repository"]["url"] else 0), f"{menus} launch menus, repository.url {CONFIG['repository']['url']!r}"
+
+    links = page.locator("a[href]").evaluate_all("as => as.map(a => a.href)")
+    placeholders = [href for href in links if any(p in href for p in PLACEHOLDERS)]
+    assert not placeholders, f"links to placeholder addresses: {placeholders}"
 
     _screenshot(page, Path(name).name)
     assert not requests.blocked, f"the page tried to load from outside the book: {requests.blocked}"
