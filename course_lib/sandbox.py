@@ -74,10 +74,10 @@ __all__ = ["SandboxUnavailableError", "SandboxedKernelManager", "SandboxedExecut
 GiB = 1024**3
 MiB = 1024**2
 
-# Environment variables that look like credentials never reach a submission.
-_SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSW|CREDENTIAL|API_?KEY|PRIVATE|_KEY$|^KEY$|AUTH|COOKIE|SSH_|GPG_|AWS_", re.I
-)
+# The kernel's environment is an allowlist: these variables of the grader's (and jupyter_client's
+# own, JPY_*), nothing else. A secret under any name (DATABASE_URL, MYSQL_PWD, ...) never reaches a
+# submission, nor, through it, its feedback.
+_PASSED_ENV = re.compile(r"^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|JPY_[A-Z_]+|CUDA_VISIBLE_DEVICES)$")
 # Thread pools of the numeric libraries (OpenBLAS, MKL, OpenMP/torch, numexpr, Rayon/tokenizers).
 _THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
@@ -464,13 +464,16 @@ class SandboxedKernelManager(AsyncKernelManager):
             os.chown(folder, self._uid, self._uid)
 
     def _kernel_env(self, env: dict[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in env.items() if not _SECRET_NAME.search(k)}
+        env = {k: v for k, v in env.items() if _PASSED_ENV.match(k)}
         env.update(HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp/.config/matplotlib", PYTHONNOUSERSITE="1")
+        # The course's own course_lib, the files the grader loaded, whichever clone the environment's
+        # editable install points at (that clone may be hidden here: a copy of the course elsewhere).
+        if self.course_root:
+            env["PYTHONPATH"] = self.course_root
+        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")  # no network in here anyway: fail fast
         env.update({name: str(self.threads) for name in _THREAD_VARIABLES})
         env["TOKENIZERS_PARALLELISM"] = "false"
         env.update(self.extra_env)
-        for name in ("USER", "LOGNAME"):
-            env.pop(name, None)
         return env
 
     def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
