@@ -62,8 +62,20 @@ def course_dir(tmp_path_factory) -> Path:
             building.mkdir()
             shutil.copy(ROOT / "nbgrader_config.py", building)
             shutil.copytree(ROOT / "solutions", building / "solutions")
-            for chapter in CHAPTERS:
-                nbgrader("generate_assignment", chapter, "--log-level=WARN", cwd=building)
+            # `nbgrader generate_assignment <chapter>` for every chapter, as `make exercises` runs it,
+            # in one process (nbgrader's start-up, a second each, paid once)
+            generate = (
+                "import sys\n"
+                "from nbgrader.apps.generateassignmentapp import GenerateAssignmentApp\n"
+                "for chapter in sys.argv[1:]:\n"
+                "    app = GenerateAssignmentApp()\n"
+                "    app.initialize([chapter, '--log-level=WARN'])\n"
+                "    app.start()\n"
+            )
+            result = subprocess.run([sys.executable, "-c", generate, *CHAPTERS], cwd=building, env=tool_env(),
+                                    capture_output=True, text=True, timeout=600)
+            if result.returncode != 0 or not all((building / "exercises" / c).is_dir() for c in CHAPTERS):
+                pytest.fail(f"nbgrader generate_assignment failed:\n{result.stdout}\n{result.stderr}")
             building.rename(shared)
     course = tmp_path_factory.mktemp("course")
     shutil.copytree(shared, course, dirs_exist_ok=True)
