@@ -30,7 +30,7 @@ setup: $(STAMP)
 		echo "CI: installing bubblewrap for the grading sandbox"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y bubblewrap; fi
 
-# torch is pinned in the constraints file to the local CPU wheel; never install torch unpinned.
+# The lock pins every package, torch==2.13.0 included (any other torch pulls GBs of CUDA packages).
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@"$(PYTHON)" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null || { \
 		echo "No supported Python found (tried $(or $(PYTHON),python3.13, python3.12, python3.11, python3)): the course needs Python 3.11, 3.12 or 3.13; install one, or name it with make PYTHON=/path/to/python3.12" >&2; exit 1; }

@@ -59,7 +59,7 @@ def run(report: Path = REPORT) -> str:
         "| --- | ---: | ---: |",
     ]
     lines[-4] += (
-        " The tests run on parallel workers (pytest-xdist, one per core), so the suites add up to more than the total."
+        " The tests run on two parallel workers (pytest-xdist), so the suites add up to more than the total."
         f" Before that change ({BEFORE}) the total was {BEFORE_TOTAL} s."
     )
     order = [s for _, s in SUITES] + ["other"]
