@@ -25,6 +25,7 @@ SUITES = [
     ("tests.test_autograde_tampering", "autograding tampered and broken submissions"),
     ("tests.test_parallel_grading", "parallel against serial autograding"),
     ("tests.test_autograde_environment", "autograding from a copy of the course; the kernel's environment"),
+    ("tests.test_autograde_fairness", "a correct answer that warns keeps its points"),
     ("tests.test_collection", "LMS collection (hostile archives)"),
     ("tests.test_browser", "browser (Chromium)"),
     ("tests.test_ddp", "DistributedDataParallel (2 processes)"),
