@@ -18,7 +18,7 @@ from nbgrader.api import Gradebook
 
 from conftest import ROOT, nbgrader, tool_env
 from grading_helpers import filled_in, make_course, require_sandbox, submit
-from notebooks import as_submitted, cells_by_id, grading, solution_notebook
+from notebooks import as_submitted, cells_by_id, graded_test_cells, grading, solution_notebook
 
 CHAPTER = "01_embeddings"
 SECRET = "hunter2-6f1c"  # a password no output may show
@@ -56,7 +56,7 @@ def _score(course, student: str) -> float:
 
 def _max_score(course) -> float:
     release = nbformat.read(course / "exercises" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
-    return sum(grading(c)["points"] for c in release.cells if grading(c).get("grade") and c.cell_type == "code")
+    return sum(grading(c)["points"] for c in graded_test_cells(release))
 
 
 @pytest.mark.slow

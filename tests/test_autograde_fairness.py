@@ -12,7 +12,7 @@ from nbgrader.api import Gradebook
 
 from conftest import ROOT, nbgrader
 from grading_helpers import filled_in, make_course, require_sandbox, submit
-from notebooks import grading
+from notebooks import graded_test_cells, grading
 
 CHAPTER = "04_softmax"
 WARNING_ENTROPY = '''def entropy(p, axis=-1):
@@ -37,7 +37,7 @@ def test_an_answer_that_warns_earns_every_point(graded):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         scores = {s: gradebook.find_submission_notebook(CHAPTER, CHAPTER, s).code_score for s in ("a_reference", "b_warns")}
     release = nbformat.read(course / "exercises" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
-    full = sum(grading(c)["points"] for c in release.cells if grading(c).get("grade") and c.cell_type == "code")
+    full = sum(grading(c)["points"] for c in graded_test_cells(release))
     assert scores == {"a_reference": full, "b_warns": full}, log[-3000:]
     nb = nbformat.read(course / "autograded" / "b_warns" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
     test_cell = next(c for c in nb.cells if grading(c).get("grade_id") == "test_entropy")

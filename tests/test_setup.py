@@ -18,11 +18,15 @@ from conftest import ROOT, plain_commands
 from test_environment import locked_versions, normalise
 
 
+def _require_make() -> None:
+    if not shutil.which("make"):
+        pytest.skip("make is not installed (apt-get install make; macOS: xcode-select --install)")
+
+
 def _make_commands() -> list[str]:
     """What `make book test` runs in a fresh clone (no .venv), one command per line, with the venv's
     bin/ prefix, --quiet and the Makefile's own environment tweaks taken out."""
-    if not shutil.which("make"):
-        pytest.skip("make is not installed (apt-get install make; macOS: xcode-select --install)")
+    _require_make()
     dry_run = subprocess.run(
         ["make", "--no-print-directory", "-n", "-B", "book", "test", "VENV=/nonexistent/.venv", "PYTHON=python"],
         cwd=ROOT, capture_output=True, text=True, check=True,
@@ -48,8 +52,7 @@ def test_make_runs_the_readmes_plain_commands():
 
 def test_make_refuses_an_unsupported_python_in_one_line(tmp_path):
     """Python 3.10 (or a missing one): one line naming the supported versions, no pip traceback, no venv."""
-    if not shutil.which("make"):
-        pytest.skip("make is not installed (apt-get install make; macOS: xcode-select --install)")
+    _require_make()
     old = _interpreter("3.10") or str(tmp_path / "python3.10-missing")
     venv = tmp_path / "venv"
     result = subprocess.run(["make", "--no-print-directory", "setup", f"VENV={venv}", f"PYTHON={old}"],
@@ -61,8 +64,7 @@ def test_make_refuses_an_unsupported_python_in_one_line(tmp_path):
 
 
 def test_make_uses_the_newest_supported_python_and_says_which(tmp_path):
-    if not shutil.which("make"):
-        pytest.skip("make is not installed (apt-get install make; macOS: xcode-select --install)")
+    _require_make()
     newest = next((python for python in ("3.13", "3.12", "3.11") if shutil.which(f"python{python}") and _interpreter(python) == shutil.which(f"python{python}")), None)
     if newest is None:
         pytest.skip("no python3.11, python3.12 or python3.13 on PATH (make then tries python3)")

@@ -1,4 +1,4 @@
-"""Launch buttons (Binder, Colab, a JupyterHub) only once the course has a real public address.
+"""Launch buttons (Binder, a JupyterHub) only once the course has a real public address.
 
 A launch link opens a chapter's notebook from the course's repository, so it is only as good as
 the address in ``_config.yml`` (``repository: url:``). Until an instructor sets it, the address is
