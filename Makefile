@@ -24,7 +24,7 @@ setup: $(STAMP)
 	@if [ "$$CI" = true ] && [ -z "$$CHROMIUM" ] && ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		echo "CI: installing Chromium for the browser tests"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; fi
-	@# nbgrader autograde runs submissions in a bubblewrap sandbox (course_lib/sandbox.py) and refuses to
+	@# nbgrader autograde runs submissions in a bubblewrap sandbox (autograder/) and refuses to
 	@# grade without it; on CI (root) set-up installs it, elsewhere its tests skip with a message.
 	@if [ "$$CI" = true ] && ! command -v bwrap >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		echo "CI: installing bubblewrap for the grading sandbox"; \

@@ -31,13 +31,13 @@ c.ExecutePreprocessor.timeout = 120
 c.ExecutePreprocessor.interrupt_on_timeout = True
 
 # Submissions are untrusted code: `nbgrader autograde` runs each one in a sandbox
-# (course_lib/sandbox.py: bubblewrap, resource limits and, as root, a user of its own),
+# (autograder/kernel_manager.py: bubblewrap, resource limits and, as root, a user of its own),
 # and refuses to grade if the sandbox cannot run here. The tests run in a second sandboxed
-# kernel that never runs the learner's code (course_lib/split_execute.py), so patching
+# kernel that never runs the learner's code (autograder/split_execute.py), so patching
 # numpy, course_lib or IPython in a notebook cannot make a test pass. The limits can be changed here or
 # on the command line, e.g. `--SandboxedKernelManager.memory_limit=8589934592`.
 c.Autograde.autograde_preprocessors = [
-    "course_lib.split_execute.SplitExecute",  # instead of nbgrader's Execute; the rest as in nbgrader 0.9.6
+    "autograder.split_execute.SplitExecute",  # instead of nbgrader's Execute; the rest as in nbgrader 0.9.6
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -46,14 +46,14 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# What a submission may be (course_lib/intake.py): a file that is not a notebook, a missing or
+# What a submission may be (autograder/intake.py): a file that is not a notebook, a missing or
 # renamed notebook, changed nbgrader metadata, deleted or added graded cells. Each is graded as it
 # deserves (a broken or missing notebook scores 0), reported in the log as "[intake] student ...",
 # and never stops the grading of the others.
-c.Autograde.exporter_class = "course_lib.intake.SubmissionExporter"
+c.Autograde.exporter_class = "autograder.intake.SubmissionExporter"
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",  # as in nbgrader 0.9.6, with CheckSubmission before its checks
-    "course_lib.intake.CheckSubmission",
+    "autograder.repair.CheckSubmission",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
@@ -61,15 +61,15 @@ c.Autograde.sanitize_preprocessors = [
 ]
 
 # Feedback shows each student the scores and failure messages, never the hidden tests' code,
-# and loads nothing from the web (course_lib/feedback.py).
-import course_lib.feedback  # noqa: E402
+# and loads nothing from the web (autograder/feedback.py).
+import autograder.feedback  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "course_lib.feedback.HideHiddenTests",
+    "autograder.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.HTMLExporter.extra_template_basedirs = [
-    course_lib.feedback.TEMPLATE_DIR,
+    autograder.feedback.TEMPLATE_DIR,
     os.path.join(os.path.dirname(__import__("nbgrader").__file__), "server_extensions", "formgrader", "templates"),
 ]

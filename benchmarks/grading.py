@@ -1,4 +1,4 @@
-"""Grading a class: plain serial `nbgrader autograde` against `python -m course_lib.parallel_grading`,
+"""Grading a class: plain serial `nbgrader autograde` against `python -m autograder.parallel`,
 and where the time of one submission goes (kernel start-up).
 
 A synthetic class hands in exercise 1 (01_embeddings): a third correct, a third with one part
@@ -86,7 +86,7 @@ def _probe(argv: list[str]) -> None:
     from nbgrader.converters import Autograde
     from traitlets.utils.importstring import import_item
 
-    import course_lib.sandbox as sandbox
+    import autograder.kernel_manager as sandbox
 
     marks: dict[int, dict[str, float]] = {}  # per kernel manager: when each step ended
     spans: dict[str, list[float]] = {}
@@ -233,7 +233,7 @@ def run(students: int = 30, jobs: int = 2, probe_students: str = "s00[0-3]_*", c
     """The section of RESULTS.md. 60 submissions (the issue's size) took 10 minutes here with the two-kernel
     Execute step (369 s serial, 154 s parallel, on a machine shared with other jobs): 30 keep the whole
     benchmark near 3-4 minutes."""
-    from course_lib.parallel_grading import gradebook_rows
+    from autograder.gradebook_merge import gradebook_rows
 
     load = [_load()]
     with tempfile.TemporaryDirectory() as tmp:
@@ -242,7 +242,7 @@ def run(students: int = 30, jobs: int = 2, probe_students: str = "s00[0-3]_*", c
         shutil.copytree(base / "serial", base / "parallel")
         serial, _ = _run([sys.executable, "-m", "nbgrader", "autograde", CHAPTER, "--log-level=ERROR"],
                          base / "serial")
-        parallel, out = _run([sys.executable, "-m", "course_lib.parallel_grading", CHAPTER, f"--jobs={jobs}",
+        parallel, out = _run([sys.executable, "-m", "autograder.parallel", CHAPTER, f"--jobs={jobs}",
                               "--log-level=ERROR"], base / "parallel")
         load.append(_load())
         rows = {name: gradebook_rows(f"sqlite:///{base / name / 'gradebook.db'}", CHAPTER)
@@ -273,7 +273,7 @@ def run(students: int = 30, jobs: int = 2, probe_students: str = "s00[0-3]_*", c
         "| command | seconds | seconds per submission | throughput vs serial |",
         "| --- | ---: | ---: | ---: |",
         f"| `nbgrader autograde {CHAPTER}` (serial) | {serial:.1f} | {per['serial']:.2f} | 1.00× |",
-        f"| `python -m course_lib.parallel_grading {CHAPTER} --jobs {jobs}` | {parallel:.1f} | "
+        f"| `python -m autograder.parallel {CHAPTER} --jobs {jobs}` | {parallel:.1f} | "
         f"{per['parallel']:.2f} | {ratio:.2f}× |",
         "",
         f"Gradebooks: identical, every stored column of every student, submission, notebook, grade and comment "

@@ -19,12 +19,12 @@ class ReferenceCalledError(AssertionError):
 
 
 # The checking machinery itself: blocking it would stop the tests, not the answer.
-_NEVER_BLOCKED = {"grading", "trusted_tests", "sandbox", "split_execute"}
+_NEVER_BLOCKED = {"grading"}
 _blocked_stack: list[list[str]] = []
 
 
 def blocked_now() -> list[str]:
-    """The functions blocked at this moment, as "module:qualname" (for course_lib.trusted_tests,
+    """The functions blocked at this moment, as "module:qualname" (for autograder.trusted_tests,
     which blocks the same ones in the learner kernel while it runs a learner's function)."""
     return list(_blocked_stack[-1]) if _blocked_stack else []
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The grader's tests (tests/grading/) keep their helpers beside them; other suites use them too.
+sys.path.insert(1, str(Path(__file__).resolve().parent / "grading"))
 
 # Parallel workers share the cores: each worker's processes (notebook kernels, the book build,
 # graded kernels) get their share of threads. More OpenMP threads than cores make torch wait at
@@ -90,9 +92,9 @@ def course_dir(tmp_path_factory) -> Path:
 # course's scheduler below is xdist's loadscope with these groups as its scopes.)
 LONG_GROUPS_FIRST = [
     "book",
-    "tests/test_autograde_sandbox.py",
-    "tests/test_autograde_tampering.py",
-    "tests/test_parallel_grading.py",
+    "tests/grading/test_autograde_sandbox.py",
+    "tests/grading/test_autograde_tampering.py",
+    "tests/grading/test_parallel_grading.py",
     "tests/test_benchmarks.py",
     "nbgrader 11_classification",
     "nbgrader 08_transformer",
@@ -108,7 +110,7 @@ def group_of(nodeid: str) -> str:
     if path in ("tests/test_book.py", "tests/test_browser.py"):
         return "book"
     chapter = _CHAPTER_PARAMETER.search(nodeid)
-    if path == "tests/test_nbgrader.py" and chapter:
+    if path == "tests/grading/test_nbgrader.py" and chapter:
         return f"nbgrader {chapter.group(1)}"
     return path
 

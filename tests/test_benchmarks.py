@@ -51,7 +51,7 @@ def test_suite_times_reads_a_junit_report(tmp_path):
     report.write_text(
         '<testsuites><testsuite name="pytest" errors="0" failures="0" skipped="0" tests="3" time="9.5" '
         'timestamp="2026-11-26T00:00:00"><testcase classname="tests.test_gpt" name="a" time="1.5"/>'
-        '<testcase classname="tests.test_nbgrader" name="b" time="6"/>'
+        '<testcase classname="tests.grading.test_nbgrader" name="b" time="6"/>'
         '<testcase classname="solutions.01_embeddings.01_embeddings.ipynb" name="Cell 0" time="2"/></testsuite></testsuites>'
     )
     section = suite_times.run(report)

@@ -1,9 +1,9 @@
 """Writes the hostile and broken submissions of exercise 1 kept in this folder.
 
-Run once, from the repository root, whenever exercise 1 changes (tests/test_autograde_tampering.py
+Run once, from the repository root, whenever exercise 1 changes (tests/grading/test_autograde_tampering.py
 checks that the files are still what this script writes):
 
-    .venv/bin/python tests/submissions/make_submissions.py
+    .venv/bin/python tests/grading/submissions/make_submissions.py
 
 Each case is a folder named after the student who hands it in, holding the file(s) that student
 submits, exactly as they will lie in ``submitted/<student>/01_embeddings/``. The notebooks start from
@@ -50,7 +50,7 @@ from pathlib import Path
 import nbformat
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parents[1]))  # tests/
 
 from notebooks import (  # noqa: E402
     as_submitted, cells_by_id, grading, release_notebook, solution_cells, solution_notebook)

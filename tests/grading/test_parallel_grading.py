@@ -1,8 +1,8 @@
-"""Parallel autograding (course_lib/parallel_grading.py) writes the gradebook serial
+"""Parallel autograding (autograder/parallel.py) writes the gradebook serial
 `nbgrader autograde` writes.
 
 One small class of exercise 1 is graded twice from identical copies of the course: by plain
-`nbgrader autograde` and by `python -m course_lib.parallel_grading` with two workers. The class:
+`nbgrader autograde` and by `python -m autograder.parallel` with two workers. The class:
 a correct submission; a partly wrong, late one that also tries to read the gradebook (which, under
 parallel grading, is no longer the database nbgrader is told about); a blank one; one that kills
 its own kernel; one whose notebook file is not JSON; and one whose timestamp.txt is garbage, which
@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from course_lib.sandbox import _descendants
+from autograder.limits import descendants as _descendants
 
 import hostile_submissions as hostile
 from conftest import nbgrader, tool_env
@@ -44,7 +44,7 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _parallel(course: Path, *args: str) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "course_lib.parallel_grading", *args], course)
+    return _run([sys.executable, "-m", "autograder.parallel", *args], course)
 
 
 def _make_class(course: Path) -> None:
@@ -100,7 +100,7 @@ def _students(course: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_parallel_grading_writes_the_gradebook_serial_autograde_writes(graded):
-    from course_lib.parallel_grading import gradebook_rows
+    from autograder.gradebook_merge import gradebook_rows
 
     serial_course, parallel_course, serial, parallel = graded
     # nbgrader's own verdict: one student's error, the others graded.
@@ -179,7 +179,7 @@ def test_the_command_refuses_what_it_cannot_grade(tmp_path):
     assert help_text.returncode == 0 and "--jobs" in help_text.stdout and "--student" in help_text.stdout
     # Not a course root: no nbgrader_config.py, so nbgrader would run the submissions unsandboxed.
     outside = _parallel(tmp_path, CHAPTER)
-    assert outside.returncode == 1 and "course_lib.sandbox" in outside.stderr, outside.stderr[-2000:]
+    assert outside.returncode == 1 and "autograder's sandbox" in outside.stderr, outside.stderr[-2000:]
 
 
 def _cmdline(pid: int) -> bytes:
@@ -204,7 +204,7 @@ def test_a_worker_killed_mid_student_fails_that_student_only(graded):
     next(c for c in slow.cells if c.cell_type == "code" and not grading(c)).source = "import time\ntime.sleep(60)\n"
     submit(course, "h_slow", CHAPTER, slow)
     submit(course, "i_after", CHAPTER, filled_in(CHAPTER, course))
-    command = [sys.executable, "-m", "course_lib.parallel_grading", CHAPTER, "--jobs", "1", "--force",
+    command = [sys.executable, "-m", "autograder.parallel", CHAPTER, "--jobs", "1", "--force",
                "--student", "a_correct", "--student", "h_slow", "--student", "i_after", *OPTIONS]
     proc = subprocess.Popen(command, cwd=course, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -213,7 +213,7 @@ def test_a_worker_killed_mid_student_fails_that_student_only(graded):
         while not any(b"ipykernel" in _cmdline(pid) for pid in sandbox):  # h_slow's kernel is running
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.1)
-            workers = [pid for pid, depth in _descendants(proc.pid) if depth == 1 and b"--worker" in _cmdline(pid)]
+            workers = [pid for pid, depth in _descendants(proc.pid) if depth == 1 and b"autograder.parallel_worker" in _cmdline(pid)]
             assert len(workers) <= 1, workers
             sandbox = [pid for pid, _ in _descendants(workers[0])] if workers else []  # bwrap and what runs in it
             if sandbox and not (course / "autograded" / "h_slow" / CHAPTER).exists():
@@ -238,7 +238,7 @@ def test_a_worker_killed_mid_student_fails_that_student_only(graded):
 def test_the_merge_writes_only_what_grading_changed(tmp_path, monkeypatch):
     """A worker grades from a copy of the gradebook; a manual grade entered in the real one after
     that copy was taken survives the merge (a plain copy of the worker's rows would undo it)."""
-    from course_lib.parallel_grading import _copy_database, _merge, _student_rows
+    from autograder.gradebook_merge import copy_database as _copy_database, merge as _merge, student_rows as _student_rows
 
     monkeypatch.setenv("PATH", tool_env()["PATH"])  # a new gradebook runs alembic by name
 

@@ -1,4 +1,4 @@
-"""Hostile answers to exercise 1 (01_embeddings), for tests/test_autograde_sandbox.py.
+"""Hostile answers to exercise 1 (01_embeddings), for tests/grading/test_autograde_sandbox.py.
 
 Each is the source of a cell a learner may write in: an answer cell (grade ids ``one_hot``,
 ``embed``, ``cosine_similarity``) or one of the free cells that follow each test cell.

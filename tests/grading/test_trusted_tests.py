@@ -1,4 +1,4 @@
-"""course_lib.trusted_tests: the data-only channel between the learner kernel and the trusted one.
+"""autograder.trusted_tests: the data-only channel between the learner kernel and the trusted one.
 
 The two kernels are simulated in one process: ``input()`` (the trusted side's request) is
 answered by ``serve()`` (the learner side) directly, with the learner's names in __main__."""
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import course_lib
-from course_lib import trusted_tests
+from autograder import trusted_tests, wire
 from course_lib.grading import ReferenceCalledError, call_own_code
 
 torch = pytest.importorskip("torch")
@@ -79,7 +79,7 @@ def test_a_crafted_reply_cannot_run_code():
     with pytest.raises(ValueError):
         trusted_tests.decode({"pickle": "anything"})
     deep = None
-    for _ in range(trusted_tests.MAX_DEPTH + 5):
+    for _ in range(wire.MAX_DEPTH + 5):
         deep = {"list": [deep]}
     with pytest.raises(ValueError):
         trusted_tests.decode(deep)

@@ -25,13 +25,13 @@ def filled_in(chapter: str, course_dir, replace: dict[str, str] | None = None):
 
 
 def require_sandbox() -> None:
-    """Autograding runs submissions in course_lib.sandbox, which refuses to run without
+    """Autograding runs submissions in autograder's sandbox, which refuses to run without
     bubblewrap: skip (with how to install it) where it cannot run, but fail on CI."""
     import os
 
     import pytest
 
-    from course_lib.sandbox import check_sandbox
+    from autograder.mounts import check_sandbox
 
     problem = check_sandbox()
     if problem:
@@ -56,7 +56,7 @@ def make_course(folder, chapter: str):
 
 def submit_files(course_dir, student: str, chapter: str, files) -> None:
     """Hand in the files of the folder `files` byte for byte, under their own names:
-    submitted/<student>/<chapter>/ (for submissions kept as files, e.g. tests/submissions/<case>/)."""
+    submitted/<student>/<chapter>/ (for submissions kept as files, e.g. tests/grading/submissions/<case>/)."""
     import shutil
 
     folder = course_dir / "submitted" / student / chapter

@@ -2,8 +2,8 @@
 
 Run it from the course root (where ``nbgrader_config.py`` is), then grade as usual::
 
-    python -m course_lib.collection 01_embeddings ~/Downloads/export.zip
-    python -m course_lib.collection 01_embeddings ~/Downloads/export/ --dry-run
+    python -m autograder.collection 01_embeddings ~/Downloads/export.zip
+    python -m autograder.collection 01_embeddings ~/Downloads/export/ --dry-run
     nbgrader autograde 01_embeddings
 
 The export (a folder, or a zip of one) holds ``<student>/<assignment>/<notebook>.ipynb``, and may hold
@@ -38,7 +38,7 @@ expression (not ``<student>/<assignment>/`` folders), extracts archives with set
 whole collection on a duplicate without timestamps, and with ``--force`` deletes the student's whole
 submitted folder. This module reuses nbgrader's course directory configuration and timestamp parser,
 and shares its renamed-notebook rule (:func:`lms_renamed`) with ``nbgrader autograde``
-(:mod:`course_lib.intake`).
+(:mod:`autograder.intake`).
 """
 from __future__ import annotations
 
@@ -404,7 +404,7 @@ def collect(source, assignment: str, course_root=".", force: bool = False, dry_r
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m course_lib.collection",
+        prog="python -m autograder.collection",
         description="Copy the submissions of an LMS export (a folder or zip of <student>/<assignment>/"
                     "<notebook>.ipynb) into nbgrader's submitted/<student>/<assignment>/, safely. "
                     "One line per file taken or skipped. Exit status: 0 all taken, 1 some skipped, "

@@ -1,6 +1,6 @@
 """The Execute step of ``nbgrader autograde`` with two sandboxed kernels per notebook.
 
-:class:`SplitExecute` extends :class:`course_lib.sandbox.SandboxedExecute` (both kernels run
+:class:`SplitExecute` extends :class:`autograder.execute.SandboxedExecute` (both kernels run
 in the sandbox). It sorts the notebook's code cells by what nbgrader's gradebook says they
 are, never by what the submitted notebook claims:
 
@@ -13,7 +13,7 @@ are, never by what the submitted notebook claims:
 * **every other cell** (answers, and any cell the learner added) runs in the learner kernel.
 
 Before a trusted cell runs, the names it uses that the answers define become
-:class:`course_lib.trusted_tests.LearnerFunction` stand-ins; while it runs, this class
+:class:`autograder.trusted_tests.LearnerFunction` stand-ins; while it runs, this class
 carries each call to the learner kernel and the data-only reply back (the trusted kernel
 asks through its stdin channel). A call that runs past the time limit, or loses the learner
 kernel, fails that test; the learner kernel is then replaced and its cells replayed, as
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from jupyter_core.utils import run_sync
 from nbformat import NotebookNode
 
-from course_lib.sandbox import SandboxedExecute
+from autograder.execute import SandboxedExecute
 
 __all__ = ["SplitExecute"]
 
@@ -190,7 +190,7 @@ class SplitExecute(SandboxedExecute):
         if self._current is self._trusted:
             kc.allow_stdin = True  # the stand-ins ask for the learner's results through stdin
         else:  # before any learner code: what the report of changed checks compares with
-            await self._ask_learner_kernel(kc, "__import__('course_lib.trusted_tests', "
+            await self._ask_learner_kernel(kc, "__import__('autograder.trusted_tests', "
                                                "fromlist=['record_baseline']).record_baseline()")
         return kc
 
@@ -219,7 +219,7 @@ class SplitExecute(SandboxedExecute):
         if kc is None or self._gave_up:
             return
         text = run_sync(self._ask_learner_kernel)(
-            kc, "__course_changed__ = __import__('course_lib.trusted_tests', fromlist=['changed_checks'])"
+            kc, "__course_changed__ = __import__('autograder.trusted_tests', fromlist=['changed_checks'])"
                 ".changed_checks()", "__course_changed__", 10)
         try:
             changed = json.loads(ast.literal_eval(text)) if text else []
@@ -257,7 +257,7 @@ class SplitExecute(SandboxedExecute):
         if cell.source in self._plan.locked_sources:
             cell, resources = super().preprocess_cell(cell, resources, index)
             if self.kc is not None and not self._gave_up:
-                run_sync(self._ask_learner_kernel)(self.kc, "__import__('course_lib.trusted_tests', fromlist=["
+                run_sync(self._ask_learner_kernel)(self.kc, "__import__('autograder.trusted_tests', fromlist=["
                                                             "'record_baseline']).record_baseline(new_only=True)",
                                                    None, 10)
             self._run_trusted(copy.deepcopy(cell), resources, index, keep=False)
@@ -274,7 +274,7 @@ class SplitExecute(SandboxedExecute):
                 self._start_trusted_kernel()
                 if self._gave_up:
                     return self._run_trusted(cell, resources, index, keep)
-            self._silently(f"__import__('course_lib.trusted_tests', fromlist=['install']).install("
+            self._silently(f"__import__('autograder.trusted_tests', fromlist=['install']).install("
                            f"get_ipython().user_ns, {_used_names(cell.source)!r}, {self._plan.learner_names!r})",
                            index)
             if keep:
@@ -356,7 +356,7 @@ class SplitExecute(SandboxedExecute):
         learner = self._learner
         if self._learner_lost or learner.kc is None or learner.gave_up:
             return _failure("RuntimeError", "your notebook's kernel was lost before this test")
-        code = (f"__course_reply__ = __import__('course_lib.trusted_tests', fromlist=['serve'])"
+        code = (f"__course_reply__ = __import__('autograder.trusted_tests', fromlist=['serve'])"
                 f".serve({request!r})")
         msg_id = learner.kc.execute(code, silent=True, store_history=False, allow_stdin=False,
                                     stop_on_error=False, user_expressions={"reply": "__course_reply__"})

@@ -1,6 +1,6 @@
-"""Collecting an LMS export (course_lib/collection.py) into nbgrader's submitted/ folder: the happy path
+"""Collecting an LMS export (autograder/collection.py) into nbgrader's submitted/ folder: the happy path
 and one test per kind of hostile export. None of them runs nbgrader: the collected export that
-`nbgrader autograde` then grades is in tests/test_autograde_tampering.py."""
+`nbgrader autograde` then grades is in tests/grading/test_autograde_tampering.py."""
 from __future__ import annotations
 
 import shutil
@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from course_lib.collection import CollectionRefused, collect, main
+from autograder.collection import CollectionRefused, collect, main
 
 CHAPTER = "01_embeddings"
 NOTEBOOK = f"{CHAPTER}.ipynb"
 RELEASE = (ROOT / "exercises" / CHAPTER / NOTEBOOK).read_bytes()
-RENAMED = ROOT / "tests" / "submissions" / "renamed_dash" / f"{CHAPTER}-1.ipynb"
+RENAMED = ROOT / "tests" / "grading" / "submissions" / "renamed_dash" / f"{CHAPTER}-1.ipynb"
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_help_explains_the_command(capsys):
     with pytest.raises(SystemExit) as exit:
         main(["--help"])
     out = capsys.readouterr().out
-    assert exit.value.code == 0 and "usage: python -m course_lib.collection" in out
+    assert exit.value.code == 0 and "usage: python -m autograder.collection" in out
     for option in ("--force", "--dry-run", "--max-file-size", "--max-total-size", "--course"):
         assert option in out
 
@@ -237,7 +237,7 @@ def test_only_the_assignments_notebooks_and_timestamp_are_taken(course, tmp_path
 
 def test_a_folder_or_a_zip_export_is_collected(tmp_path):
     """The happy path, as a folder and as a zip of it: the same submitted/ tree, the renamed notebook
-    under its expected name. (tests/test_autograde_tampering.py collects an export with the command
+    under its expected name. (tests/grading/test_autograde_tampering.py collects an export with the command
     and then grades it with `nbgrader autograde`.)"""
     export = tmp_path / "export"
     (export / "alice" / CHAPTER).mkdir(parents=True)

@@ -4,7 +4,7 @@ A test cell that runs in the learner's own kernel can be fooled by the learner's
 ``np.testing.assert_allclose = lambda *a, **k: None`` in an answer cell, a replaced
 ``call_own_code``, or a patched IPython that hides tracebacks, and every test "passes".
 No check written in Python can defend itself inside a process the learner controls. So the
-course's autograder (:mod:`course_lib.split_execute`) runs two sandboxed kernels per notebook:
+course's autograder (:mod:`autograder.split_execute`) runs two sandboxed kernels per notebook:
 
 * the **learner kernel** runs the learner's cells (and the course's locked set-up cells);
 * the **trusted kernel** runs only instructor code, restored from nbgrader's gradebook: the
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import builtins
-import io
 import json
 import pickle
 import sys
@@ -36,143 +35,16 @@ import warnings
 
 import numpy as np
 
+from autograder.wire import (EXCEPTIONS, WARNINGS, LearnerError, LearnerObject, decode, encode,
+                             torch_if_loaded)
+
 __all__ = ["LearnerError", "LearnerFunction", "LearnerObject", "decode", "encode", "install", "serve"]
-
-MAX_DEPTH = 32
-MAX_ITEMS = 100_000  # values in one reply, all containers together
-
-# Exceptions a learner's function may raise that the trusted side rebuilds as themselves
-# (so that a test expecting, say, a ValueError sees one). Anything else becomes LearnerError.
-_EXCEPTIONS = {
-    name: cls for name, cls in vars(builtins).items()
-    if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, Warning)
-}
-_WARNINGS = {name: cls for name, cls in vars(builtins).items() if isinstance(cls, type) and issubclass(cls, Warning)}
-
-
-class LearnerError(Exception):
-    """An exception of a type the trusted kernel does not rebuild, raised by a learner's code."""
-
-
-class LearnerObject:
-    """Something a learner's function returned that is not plain data (only its type is known)."""
-
-    def __init__(self, type_name: str):
-        self.type_name = type_name
-
-    def __repr__(self) -> str:
-        return f"<a {self.type_name} returned by your code: the grader compares data only " \
-               "(numbers, arrays, tensors, strings and lists/tuples/dicts of them)>"
-
-
-# -- data only: encode in the learner kernel, decode in the trusted one -------------------
-
-def _array_bytes(array: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def encode(value, _depth: int = 0):
-    """A JSON-ready description of ``value``, for values that are data; anything else is
-    described by its type name only."""
-    if _depth > MAX_DEPTH:
-        raise ValueError("the value is nested too deeply to be graded")
-    if isinstance(value, np.generic) and value.dtype.kind in "biufcSU?mM":  # before float: float64 is one
-        return {"scalar": _array_bytes(np.asarray(value))}
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return {"int": str(value)}  # any size, exactly
-    if isinstance(value, float):
-        return {"float": repr(value)}  # nan and inf included, exactly
-    if isinstance(value, complex):
-        return {"complex": [repr(value.real), repr(value.imag)]}
-    if isinstance(value, (bytes, bytearray)):
-        return {"bytes": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, (list, tuple)):
-        return {"list" if isinstance(value, list) else "tuple": [encode(v, _depth + 1) for v in value]}
-    if isinstance(value, dict):
-        return {"dict": [[encode(k, _depth + 1), encode(v, _depth + 1)] for k, v in value.items()]}
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biufcSU?mM" and not value.dtype.fields:
-        return {"ndarray": _array_bytes(value)}
-    torch = _torch_if_loaded()
-    if torch is not None and isinstance(value, torch.Tensor):
-        tensor = value.detach().cpu()
-        dtype = str(tensor.dtype).removeprefix("torch.")
-        if tensor.dtype == torch.bfloat16:
-            tensor = tensor.float()  # numpy has no bfloat16; exact
-        return {"tensor": _array_bytes(tensor.resolve_conj().resolve_neg().numpy()), "dtype": dtype,
-                "requires_grad": bool(value.requires_grad)}
-    return {"object": type(value).__qualname__}
-
-
-class _Budget:
-    def __init__(self):
-        self.items = 0
-
-    def take(self) -> None:
-        self.items += 1
-        if self.items > MAX_ITEMS:
-            raise ValueError(f"the value has more than {MAX_ITEMS} parts: too large to be graded")
-
-
-def _array(text: str) -> np.ndarray:
-    return np.load(io.BytesIO(base64.b64decode(text, validate=True)), allow_pickle=False)
-
-
-def decode(data, _depth: int = 0, _budget: _Budget | None = None):
-    """The value that :func:`encode` described, built from plain data only."""
-    budget = _budget or _Budget()
-    budget.take()
-    if _depth > MAX_DEPTH:
-        raise ValueError("the value is nested too deeply to be graded")
-    if data is None or isinstance(data, (bool, str)):
-        return data
-    if not isinstance(data, dict) or len(data) not in (1, 3):
-        raise ValueError("malformed value from the learner kernel")
-    kind, payload = next(iter(data.items()))
-    if kind == "int":
-        return int(payload)
-    if kind == "float":
-        return float(payload)
-    if kind == "complex":
-        return complex(float(payload[0]), float(payload[1]))
-    if kind == "bytes":
-        return base64.b64decode(payload, validate=True)
-    if kind in ("list", "tuple"):
-        items = [decode(v, _depth + 1, budget) for v in payload]
-        return items if kind == "list" else tuple(items)
-    if kind == "dict":
-        return {decode(k, _depth + 1, budget): decode(v, _depth + 1, budget) for k, v in payload}
-    if kind == "scalar":
-        return _array(payload)[()]
-    if kind == "ndarray":
-        return _array(payload)
-    if kind == "tensor":
-        import torch
-
-        tensor = torch.from_numpy(_array(payload).copy())
-        dtype = getattr(torch, str(data.get("dtype", "")), None)
-        if isinstance(dtype, torch.dtype):
-            tensor = tensor.to(dtype)
-        return tensor.requires_grad_(bool(data.get("requires_grad"))) if tensor.is_floating_point() else tensor
-    if kind == "object":
-        return LearnerObject(str(payload)[:200])
-    raise ValueError(f"unknown kind of value {kind!r} from the learner kernel")
-
-
-def _torch_if_loaded():
-    import sys
-
-    return sys.modules.get("torch")
-
 
 # -- arguments changed in place ------------------------------------------------------------
 
 def _state(value):
     """What of an argument a function may change in place, as data; None if nothing."""
-    torch = _torch_if_loaded()
+    torch = torch_if_loaded()
     if isinstance(value, np.ndarray):
         return value
     if isinstance(value, np.random.Generator):
@@ -191,7 +63,7 @@ def _state(value):
 
 def _restore(target, state) -> None:
     """Change ``target`` in place to the ``state`` its copy reached in the learner kernel."""
-    torch = _torch_if_loaded()
+    torch = torch_if_loaded()
     if isinstance(target, np.ndarray):
         if isinstance(state, np.ndarray) and state.shape == target.shape and target.flags.writeable:
             target[...] = state
@@ -220,7 +92,7 @@ def _restore(target, state) -> None:
 # kernel. (Random states go one way only: the learner kernel never sets the trusted one's.)
 
 def _gradients(args, kwargs) -> list:
-    torch = _torch_if_loaded()
+    torch = torch_if_loaded()
     if torch is None:
         return []
     found = []
@@ -246,7 +118,7 @@ def _random_state() -> dict:
     import random
 
     state = {"numpy": np.random.get_state(), "random": random.getstate()}
-    torch = _torch_if_loaded()
+    torch = torch_if_loaded()
     if torch is not None:
         state["torch"] = torch.get_rng_state()
     return state
@@ -368,13 +240,13 @@ class LearnerFunction:
             target = args[where] if isinstance(where, int) else kwargs.get(where)
             _restore(target, decode(state))
         for category, text in reply.get("warnings", []):
-            warnings.warn(text, _WARNINGS.get(category, UserWarning), stacklevel=2)
+            warnings.warn(text, WARNINGS.get(category, UserWarning), stacklevel=2)
         if "error" in reply:
             name, text = reply["error"]
             if name == "ReferenceCalledError":
                 raise grading.ReferenceCalledError(text)
-            if name in _EXCEPTIONS and name not in ("SystemExit", "KeyboardInterrupt"):
-                raise _EXCEPTIONS[name](text)
+            if name in EXCEPTIONS and name not in ("SystemExit", "KeyboardInterrupt"):
+                raise EXCEPTIONS[name](text)
             raise LearnerError(f"{name}: {text}")
         return decode(reply["result"])
 
@@ -426,7 +298,7 @@ def _watched() -> dict[str, object]:
                 obj = getattr(obj, part, None)
             found[f"{module_name}.{name}"] = obj
     for module_name, module in list(sys.modules.items()):
-        if module_name.startswith("course_lib") and module is not None:
+        if module_name.startswith(("course_lib", "autograder")) and module is not None:
             for name, obj in list(vars(module).items()):
                 if callable(obj) and not name.startswith("__"):
                     found[f"{module_name}.{name}"] = obj
@@ -448,7 +320,7 @@ def record_baseline(new_only: bool = False) -> None:
     if not new_only:
         _baseline.clear()
     for name, obj in _watched().items():
-        if not new_only or name.startswith("course_lib"):  # torch: see changed_checks
+        if not new_only or name.startswith(("course_lib", "autograder")):  # torch: see changed_checks
             _baseline.setdefault(name, obj)
 
 

@@ -1,12 +1,12 @@
 """Tampered and broken submissions: plain `nbgrader autograde` with the course's nbgrader_config.py
-(course_lib/intake.py plugged into nbgrader's pipeline) grades each as it deserves, says what happened
+(autograder/intake.py plugged into nbgrader's pipeline) grades each as it deserves, says what happened
 in its log, and goes on with the others.
 
-The submissions are files kept in tests/submissions/<student>/ (written by
-tests/submissions/make_submissions.py, which describes each case). One class of exercise 1 is graded
+The submissions are files kept in tests/grading/submissions/<student>/ (written by
+tests/grading/submissions/make_submissions.py, which describes each case). One class of exercise 1 is graded
 once: every case, handed in as it is, except ``renamed_dash``, which comes with the good student
-``z_good`` (graded last) from an LMS export collected by ``python -m course_lib.collection`` (the
-hostile exports are in tests/test_collection.py). Before course_lib/intake.py, nbgrader 0.9.6 crashed
+``z_good`` (graded last) from an LMS export collected by ``python -m autograder.collection`` (the
+hostile exports are in tests/grading/test_collection.py). Before autograder/intake.py, nbgrader 0.9.6 crashed
 on five of these submissions (one crash stopped the grading of every later student), left three for
 manual grading without a score, and skipped the missing notebook without a grade.
 """
@@ -30,7 +30,7 @@ from grading_helpers import course_tree, filled_in, make_course, require_sandbox
 from notebooks import grading
 
 CHAPTER = "01_embeddings"
-SUBMISSIONS = ROOT / "tests" / "submissions"
+SUBMISSIONS = ROOT / "tests" / "grading" / "submissions"
 CASES = sorted(p.name for p in SUBMISSIONS.iterdir() if p.is_dir() and not p.name.startswith("__"))
 HANDED_IN = [case for case in CASES if case != "renamed_dash"]
 BROKEN = {  # student: what the intake says about the file
@@ -53,7 +53,7 @@ def graded(tmp_path_factory):
     shutil.copytree(SUBMISSIONS / "renamed_dash", export / "renamed_dash" / CHAPTER)
     (export / "renamed_dash" / CHAPTER / "timestamp.txt").write_text("2026-01-10 12:00:00 UTC")
     archive = shutil.make_archive(str(folder / "export"), "zip", export)
-    collected = subprocess.run([sys.executable, "-m", "course_lib.collection", CHAPTER, archive], cwd=course,
+    collected = subprocess.run([sys.executable, "-m", "autograder.collection", CHAPTER, archive], cwd=course,
                                env=tool_env(), capture_output=True, text=True, timeout=120)
     before = course_tree(course)
     result = nbgrader("autograde", CHAPTER, "--log-level=WARN", f"--ExecutePreprocessor.timeout={TIMEOUT}", cwd=course)
@@ -83,18 +83,18 @@ def _graded_notebook(course: Path, student: str):
 
 
 def test_the_submission_files_are_what_the_script_writes():
-    """tests/submissions/ is never edited by hand (and follows the release of exercise 1)."""
+    """tests/grading/submissions/ is never edited by hand (and follows the release of exercise 1)."""
     from submissions import make_submissions
 
     assert sorted(make_submissions.CASES) == CASES
     for student, (name, contents) in make_submissions.CASES.items():
         assert [p.name for p in (SUBMISSIONS / student).iterdir()] == [name], student
         assert (SUBMISSIONS / student / name).read_bytes() == contents(), \
-            f"tests/submissions/{student} is stale: run .venv/bin/python tests/submissions/make_submissions.py"
+            f"tests/grading/submissions/{student} is stale: run .venv/bin/python tests/grading/submissions/make_submissions.py"
 
 
 def test_broken_files_are_recognised_without_grading():
-    from course_lib.intake import UnreadableNotebook, read_notebook
+    from autograder.intake import UnreadableNotebook, read_notebook
 
     for student, reason in BROKEN.items():
         with pytest.raises(UnreadableNotebook, match=re.escape(reason)):
@@ -106,7 +106,7 @@ def test_broken_files_are_recognised_without_grading():
 
 
 def test_links_folders_and_non_notebooks_are_not_read(tmp_path):
-    from course_lib.intake import UnreadableNotebook, read_notebook
+    from autograder.intake import UnreadableNotebook, read_notebook
 
     (tmp_path / "link.ipynb").symlink_to(ROOT / "solutions" / CHAPTER / f"{CHAPTER}.ipynb")
     (tmp_path / "folder.ipynb").mkdir()
@@ -121,7 +121,7 @@ def test_links_folders_and_non_notebooks_are_not_read(tmp_path):
 
 
 def test_lms_renamed_notebooks_are_recognised():
-    from course_lib.collection import lms_renamed
+    from autograder.collection import lms_renamed
 
     for name in ("01_embeddings (1)", "01_embeddings-1", "01_embeddings_2", "01_embeddings copy", "my work"):
         assert lms_renamed(["01_embeddings"], [name]) == ({"01_embeddings": name}, {})
@@ -209,7 +209,7 @@ def test_a_renamed_notebook_is_graded_under_the_expected_name(graded):
 
 @pytest.mark.slow
 def test_an_lms_export_is_collected_then_graded(graded):
-    """The happy path of course_lib.collection: the renamed notebook is saved under the expected name,
+    """The happy path of autograder.collection: the renamed notebook is saved under the expected name,
     then nbgrader grades both students with nothing to report."""
     course, log, _, collected = graded
     assert collected.returncode == 0, collected.stdout + collected.stderr

@@ -1,5 +1,5 @@
 """Hardened autograding: plain `nbgrader autograde` with the course's nbgrader_config.py runs
-hostile submissions (tests/hostile_submissions.py) in the sandbox of course_lib/sandbox.py.
+hostile submissions (tests/grading/hostile_submissions.py) in the sandbox of autograder/kernel_manager.py.
 
 One class of nine students grades exercise 1 once: two good students, and seven who each
 attack with answers (some parts left correct) or with free cells: endless loops, memory,
@@ -27,7 +27,8 @@ from conftest import ROOT, nbgrader, tool_env
 from grading_helpers import course_tree, filled_in, make_course, require_sandbox, submit
 from notebooks import as_submitted, cells_by_id, grading, solution_notebook
 
-sandbox = pytest.importorskip("course_lib.sandbox")
+limits = pytest.importorskip("autograder.limits")
+kernel_manager = pytest.importorskip("autograder.kernel_manager")
 
 CHAPTER = "01_embeddings"
 TIMEOUT = 10  # seconds per cell for these tests (the course's default is 120)
@@ -53,10 +54,10 @@ def _student(course: Path, name: str, answers: dict[str, str] | None = None, fre
 
 def test_kernel_threads_never_exceed_the_cores_nor_the_graders_setting(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert sandbox.SandboxedKernelManager().threads == min(4, os.cpu_count())
+    assert kernel_manager.SandboxedKernelManager().threads == min(4, os.cpu_count())
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert sandbox.SandboxedKernelManager().threads == 1
-    assert sandbox.SandboxedKernelManager(threads=3).threads == 3  # an explicit setting wins
+    assert kernel_manager.SandboxedKernelManager().threads == 1
+    assert kernel_manager.SandboxedKernelManager(threads=3).threads == 3  # an explicit setting wins
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +182,7 @@ def test_memory_and_process_bombs_are_stopped_by_the_limits(graded):
     assert 0 < held <= MEMORY >> 20, f"the memory bomb held {held} MiB, more than the limit"
     assert "BlockingIOError" in out["embed"]
     started = int(out["free 2"].split("process bomb: ")[1].split()[0])
-    assert 0 < started < sandbox.SandboxedKernelManager().max_processes, out["free 2"]
+    assert 0 < started < kernel_manager.SandboxedKernelManager().max_processes, out["free 2"]
     lines = _log_lines(log, "c_bomber")
     assert "memory limit" in lines and "process limit" in lines, lines
     # Forked children each under the per-process limit: stopped by the limit on them all together
@@ -240,16 +241,16 @@ def test_filling_the_disk_kills_the_kernel_and_what_it_wrote_is_removed(graded):
 def test_what_a_kernel_added_on_disk_is_measured_and_removed(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "given.csv").write_bytes(b"x" * 10_000)
-    before = sandbox._paths_under(str(tmp_path))
+    before = limits.paths_under(str(tmp_path))
     (tmp_path / "data" / "new.bin").write_bytes(b"y" * 100_000)
     (tmp_path / "made" / "deeper").mkdir(parents=True)
     (tmp_path / "made" / "deeper" / "a.bin").write_bytes(b"z" * 50_000)
     (tmp_path / "link").symlink_to(tmp_path / "made")
-    used, added = sandbox._added_on_disk(str(tmp_path), before, max_files=100)
+    used, added = limits.added_on_disk(str(tmp_path), before, max_files=100)
     assert added == 5 and 150_000 <= used < 400_000  # new.bin, made, deeper, a.bin, link
-    assert sandbox._added_on_disk(str(tmp_path), before, max_files=2)[1] == 3  # stops counting past the cap
-    sandbox._remove_added(str(tmp_path), before)
-    assert sandbox._paths_under(str(tmp_path)) == before and (tmp_path / "data" / "given.csv").stat().st_size == 10_000
+    assert limits.added_on_disk(str(tmp_path), before, max_files=2)[1] == 3  # stops counting past the cap
+    limits.remove_added(str(tmp_path), before)
+    assert limits.paths_under(str(tmp_path)) == before and (tmp_path / "data" / "given.csv").stat().st_size == 10_000
 
 
 @pytest.mark.slow
@@ -289,7 +290,7 @@ def test_writing_outside_its_folder_changes_nothing(graded):
 @pytest.mark.slow
 def test_patching_the_checks_or_calling_the_reference_earns_nothing(graded):
     """Comparisons, tracebacks, the reference and the course's helper patched: the tests run in
-    the trusted kernel (course_lib/split_execute.py), where none of it happened."""
+    the trusted kernel (autograder/split_execute.py), where none of it happened."""
     course, log, _ = graded
     _assert_parts(course, log, "h_patcher", one_hot=0, embed=0, cosine_similarity=0)
     out = _outputs(course, "h_patcher")
@@ -376,7 +377,7 @@ def test_sandbox_command_hides_the_private_paths(tmp_path):
     for name in ("gradebook.db", "nbgrader_config.py", "README.md"):
         (course / name).write_text("x")
     (course / "link_to_solutions").symlink_to(course / "solutions")
-    km = sandbox.SandboxedKernelManager()
+    km = kernel_manager.SandboxedKernelManager()
     km.course_root = str(course)
     km.private_paths = [str(course / p) for p in ("solutions", "submitted", "autograded", "gradebook.db",
                                                   "nbgrader_config.py", ".git", "public/private_inside")]

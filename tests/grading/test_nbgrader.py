@@ -79,7 +79,7 @@ def test_release_contains_no_solution_and_no_hidden_test(course_dir, chapter):
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_autograde_round_trip(course_dir, chapter):
-    require_sandbox()  # autograde runs every submission in course_lib.sandbox
+    require_sandbox()  # autograde runs every submission in autograder's sandbox
     release = release_notebook(chapter, root=course_dir)
     part_points = {grading(c)["grade_id"]: grading(c)["points"] for c in graded_test_cells(release)}
     total = sum(part_points.values())
