@@ -37,7 +37,7 @@ expression (not ``<student>/<assignment>/`` folders), extracts archives with set
 ``unpack_archive`` without any size limit and then extracts the archives found inside them, stops the
 whole collection on a duplicate without timestamps, and with ``--force`` deletes the student's whole
 submitted folder. This module reuses nbgrader's course directory configuration and timestamp parser,
-and shares its renamed-notebook rule (:func:`lms_renamed`) with ``nbgrader autograde``
+and shares its renamed-notebook rule (:func:`autograder.names.lms_renamed`) with ``nbgrader autograde``
 (:mod:`autograder.intake`).
 """
 from __future__ import annotations
@@ -54,14 +54,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.names import STUDENT, lms_renamed, printable as _show
+
 __all__ = ["CollectionRefused", "Report", "collect", "lms_renamed", "main"]
 
 MiB = 1024**2
-STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
 _PLAIN_NAME = re.compile(r"^[^/\\\x00-\x1f\x7f]{1,200}$")
 TIMESTAMP = "timestamp.txt"
-# What LMSs and browsers append to a downloaded file's name: "name (1)", "name-1", "name_2", "name copy".
-_LMS_SUFFIX = re.compile(r"(?:\s*\(\d+\)|[-_ ]\d+|\s+-?\s*copy(?:\s*\d+)?)$", re.I)
 
 
 class CollectionRefused(RuntimeError):
@@ -83,33 +82,6 @@ class Report:
     def skip(self, entry: str, why: str) -> None:
         self.skipped.append(entry)
         self.lines.append(f"skipped  {_show(entry)}: {why}")
-
-
-def lms_renamed(expected: list[str], present: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Which present notebook stands for each expected one that is missing: a name that is the
-    expected name with an LMS's or browser's suffix (``01_embeddings (1)``, ``01_embeddings-1``),
-    or, for an assignment of one notebook, the only notebook there is. Names are stems (no
-    ``.ipynb``). Returns (found: expected -> present, ambiguous: expected -> candidates)."""
-    missing = [e for e in expected if e not in present]
-    unknown = [p for p in present if p not in expected]
-    found, ambiguous = {}, {}
-    for name in missing:
-        candidates = [p for p in unknown if _LMS_SUFFIX.sub("", p).strip() == name]
-        if len(candidates) == 1:
-            found[name] = candidates[0]
-        elif candidates:
-            ambiguous[name] = sorted(candidates)
-    if len(expected) == 1 and missing and not found and not ambiguous:
-        if len(unknown) == 1:
-            found[missing[0]] = unknown[0]
-        elif len(unknown) > 1:
-            ambiguous[missing[0]] = sorted(unknown)
-    return found, ambiguous
-
-
-def _show(name: str) -> str:
-    """A name as it can be printed safely (control and other unprintable characters escaped)."""
-    return name if name.isprintable() else ascii(name)[1:-1]
 
 
 # --------------------------------------------------------------------------------------

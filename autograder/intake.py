@@ -49,9 +49,9 @@ import stat
 
 import nbformat
 from nbconvert.exporters import NotebookExporter
-from traitlets import Integer
+from traitlets import Bool, Integer
 
-from autograder.collection import lms_renamed  # the rule the LMS collection applies too
+from autograder.names import lms_renamed  # the rule the LMS collection applies too
 
 __all__ = [
     "SubmissionExporter",
@@ -190,6 +190,10 @@ class SubmissionExporter(NotebookExporter):
     max_notebook_bytes = Integer(
         50 * 1024**2, help="A submitted notebook larger than this (bytes) is not read and scores 0."
     ).tag(config=True)
+    preflight = Bool(
+        True, help="Before grading, put the reference solution through the same sandbox and refuse to grade "
+        "unless it earns every automatic point (autograder.preflight)."
+    ).tag(config=True)
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -201,6 +205,25 @@ class SubmissionExporter(NotebookExporter):
                 self._plan(converter)
             except Exception:  # noqa: BLE001 (never stop grading: nbgrader goes on as without this)
                 self.log.exception("[intake] could not look for renamed or missing notebooks")
+            if self.preflight:
+                self._preflight(converter)
+
+    def _preflight(self, converter) -> None:
+        """Refuse to grade (before anything is written) unless the reference solution of every
+        assignment about to be graded earns every automatic point in the sandbox."""
+        from nbgrader.converters.base import NbGraderException
+
+        from autograder.preflight import PreflightFailed, check_reference
+
+        pattern = converter._format_source("(?P<assignment_id>.*)", "(?P<student_id>.*)", escape=True)
+        matches = (re.match(pattern, folder) for folder in converter.assignments)
+        assignments = sorted({m.group("assignment_id") for m in matches if m})
+        for assignment in assignments:
+            try:
+                self.log.info(check_reference(assignment, converter.coursedir, self.config, self.log, parent=self))
+            except PreflightFailed as error:
+                self.log.error("%s", error)
+                raise NbGraderException(str(error)) from None
 
     # -- before grading: renamed and missing notebooks ------------------------------------
 

@@ -201,6 +201,20 @@ def _check_sandboxed(app) -> None:
         raise SetupError(f"refusing to grade: the sandbox cannot run here: {problem}")
 
 
+def _check_reference(app, assignment: str) -> None:
+    """The reference solution must earn every automatic point in the sandbox (autograder.preflight),
+    checked once here rather than in each worker; unless the course turned the check off."""
+    from autograder.intake import SubmissionExporter
+    from autograder.preflight import PreflightFailed, check_reference
+
+    if not SubmissionExporter(config=app.config).preflight:
+        return
+    try:
+        print(check_reference(assignment, app.coursedir, app.config, app.log), flush=True)
+    except PreflightFailed as error:
+        raise SetupError(str(error)) from None
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         prog="python -m autograder.parallel",
@@ -249,6 +263,7 @@ def _grade_class(args, nbgrader_args: list[str], pool: list[Worker], private: st
     try:
         _check_sandboxed(app)
         students = _list_students(app, args.assignment, args.student)
+        _check_reference(app, args.assignment)
         for worker in pool[len(students):]:  # more workers than submissions
             worker.stop()
         run = _Run(app, args.assignment, students, pool[: len(students)], private, nbgrader_args)

@@ -67,7 +67,9 @@ def serve() -> None:
         if isinstance(handler, logging.FileHandler):
             app.log.removeHandler(handler)
             handler.close()
-    extra = {"SandboxedKernelManager": {"extra_private_paths": spec["private_paths"]}}
+    # The parent checked the reference solution once (autograder.preflight) before starting the run.
+    extra = {"SandboxedKernelManager": {"extra_private_paths": spec["private_paths"]},
+             "SubmissionExporter": {"preflight": False}}
     steps = [import_item(p) if isinstance(p, str) else p
              for p in Autograde(coursedir=app.coursedir, parent=app).autograde_preprocessors]
     configurable = {c.__name__ for step in steps if isinstance(step, type) for c in step.__mro__}

@@ -30,16 +30,14 @@ SPY = "import os as _os, course_lib as _cl\nprint('COURSELIB', _cl.__file__)\npr
 def graded_copy(tmp_path_factory):
     require_sandbox()
     course = make_course(tmp_path_factory.mktemp("copy") / "course", CHAPTER)
-    shutil.copytree(ROOT / "course_lib", course / "course_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("course_lib", "autograder"):  # a copy of the course holds both
+        shutil.copytree(ROOT / package, course / package, ignore=shutil.ignore_patterns("__pycache__"))
     submit(course, "a_correct", CHAPTER, filled_in(CHAPTER, course))
     one_hot = as_submitted(cells_by_id(solution_notebook(CHAPTER))["one_hot"].source)
     submit(course, "b_spy", CHAPTER, filled_in(CHAPTER, course, {"one_hot": SPY + one_hot}))
     env = {**tool_env(), **GRADER_SECRETS}
     # the clone the editable install points at, hidden from the kernels
-    installed = subprocess.run([sys.executable, "-c", "import course_lib, os; print(os.path.dirname(course_lib.__file__))"],
-                               cwd="/", env={k: v for k, v in env.items() if k != "PYTHONPATH"},
-                               capture_output=True, text=True, check=True).stdout.strip()
-    hidden = sorted({installed, str(ROOT / "course_lib")})
+    hidden = sorted({*installed_packages(env), str(ROOT / "course_lib"), str(ROOT / "autograder")})
     result = subprocess.run(
         [sys.executable, "-m", "nbgrader", "autograde", CHAPTER, "--log-level=WARN",
          *(f"--SandboxedKernelManager.extra_private_paths={path}" for path in hidden)],
@@ -47,6 +45,13 @@ def graded_copy(tmp_path_factory):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return course, result.stdout + result.stderr
+
+
+def installed_packages(env) -> list[str]:
+    """Where the environment's install of course_lib and autograder lies (the clone it points at)."""
+    code = "import course_lib, autograder, os; print(*(os.path.dirname(m.__file__) for m in (course_lib, autograder)))"
+    return subprocess.run([sys.executable, "-c", code], cwd="/", env={k: v for k, v in env.items() if k != "PYTHONPATH"},
+                          capture_output=True, text=True, check=True).stdout.split()
 
 
 def _score(course, student: str) -> float:

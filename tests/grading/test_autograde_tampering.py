@@ -121,7 +121,7 @@ def test_links_folders_and_non_notebooks_are_not_read(tmp_path):
 
 
 def test_lms_renamed_notebooks_are_recognised():
-    from autograder.collection import lms_renamed
+    from autograder.names import lms_renamed
 
     for name in ("01_embeddings (1)", "01_embeddings-1", "01_embeddings_2", "01_embeddings copy", "my work"):
         assert lms_renamed(["01_embeddings"], [name]) == ({"01_embeddings": name}, {})
