@@ -21,17 +21,17 @@ FLOWS = [
         "Book build",
         "make book",
         [
-            ("`book/NN_topic.ipynb`", ["prose, maths and plots, calling", "course_lib, the reference code"]),
+            ("`book/NN_topic.ipynb`", ["prose, maths and plots that call", "course_lib, the reference code"]),
             ("`jupyter-book build`", ["executes every notebook (cached);", "show_source reads course_lib"]),
-            ("`_build/html/`", ["the book: figures, MathJax", "served from the book itself"]),
-            ("`tests/test_book.py`", ["and tests/test_browser.py: no build", "warning, every page in Chromium"]),
+            ("`_build/html/`", ["the book, with figures and", "MathJax served from the book"]),
+            ("`tests/test_book.py`", ["and test_browser.py: no warning,", "every page in Chromium"]),
         ],
     ),
     (
         "Exercise release",
         "make exercises",
         [
-            ("`solutions/NN_topic/`", ["the answers, visible tests", "and hidden tests"]),
+            ("`solutions/NN_topic/`", ["answers, visible tests", "and hidden tests"]),
             ("`nbgrader generate_assignment`", ["answers become stubs,", "hidden tests are removed"]),
             ("`exercises/NN_topic/`", ["the release, committed; a test", "checks it matches solutions/"]),
             ("`make lab` → `my_work/`", ["learners answer and Validate;", "or via nbgrader's exchange"]),
@@ -41,7 +41,7 @@ FLOWS = [
         "Grading",
         "nbgrader autograde",
         [
-            ("Students' notebooks", ["an LMS export or the exchange:", "autograder.collection, nbgrader collect"]),
+            ("Students' notebooks", ["LMS export: autograder.collection;", "exchange: nbgrader collect"]),
             ("`submitted/<student>/`", ["untrusted code, never run", "outside the sandbox"]),
             ("Preflight", ["the reference solution must earn", "every automatic point first"]),
             ("Sandboxed autograde", ["intake and repair; bubblewrap;", "tests in a kernel of their own"]),
@@ -53,9 +53,9 @@ FLOWS = [
 # Dashed links between flows: (flow, box) -> (flow, box), with a label.
 LINKS = [((1, 0), (2, 2), "reference solution")]
 
-MARGIN, COLUMN, GAP = 16, 262, 44
+MARGIN, COLUMN, GAP = 8, 236, 36
 TOP, HEADER = 16, 46
-TITLE_SIZE, DETAIL_SIZE, LINE = 13, 11.5, 15
+TITLE_SIZE, DETAIL_SIZE, LINE = 12.5, 11.5, 15
 BOX_HEIGHT, ROW_GAP = 28 + 2 * LINE, 26
 COLOURS = ["#2f6f9f", "#3f8f4f", "#a0522d"]
 FILLS = ["#eef4fa", "#eef7f0", "#fbf1ea"]
