@@ -42,14 +42,18 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 # The execution cache is keyed on each notebook's code, but the pages also show course_lib's
 # source and results (and chapters 9 and 11 plot benchmark results): when they change, executed outputs
-# are stale, so drop the cache.
+# are stale, so drop the cache. A changed _toc.yml or _config.yml writes every page again, keeping the
+# cache: Sphinx rewrites only changed pages, and the others would keep their old navigation.
 COURSE_LIB_HASH = $(shell cat course_lib/*.py course_lib/data/* benchmarks/attention.json benchmarks/classification.json | { sha1sum 2>/dev/null || shasum; } | cut -c1-16)
 
 book: setup
 	@# An inherited MPLBACKEND (e.g. Agg on a headless machine) would keep figures out of the pages.
 	@if [ "$$(cat _build/.course_lib-hash 2>/dev/null)" != "$(COURSE_LIB_HASH)" ]; then \
 		echo "course_lib changed (or first build): executing every notebook"; \
-		rm -rf _build/.jupyter_cache; all=--all; fi; \
+		rm -rf _build/.jupyter_cache; all=--all; \
+	elif [ _toc.yml -nt _build/.course_lib-hash ] || [ _config.yml -nt _build/.course_lib-hash ]; then \
+		echo "_toc.yml or _config.yml changed: writing every page again (each page's navigation lists them all)"; \
+		all=--all; fi; \
 	set -x; env -u MPLBACKEND $(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going $$all
 	@echo "$(COURSE_LIB_HASH)" > _build/.course_lib-hash
 	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"

@@ -1,8 +1,10 @@
 """The HTML book builds with no warning, and every chapter page has its maths, its figures
-and the course_lib code it shows."""
+and the course_lib code it shows; the appendices are in the book, the README stays short and
+points at them, and the diagram of the repository's flows is what its script draws."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -10,11 +12,11 @@ import yaml
 from conftest import ROOT
 
 HTML = ROOT / "_build" / "html"
-TOC_FILES = [
-    entry["file"]
-    for part in yaml.safe_load((ROOT / "_toc.yml").read_text())["parts"]
-    for entry in part["chapters"]
-]
+_PARTS = yaml.safe_load((ROOT / "_toc.yml").read_text())["parts"]
+# The chapters: the numbered part, executed notebooks. The appendices: Markdown pages, never executed.
+TOC_FILES = [entry["file"] for part in _PARTS if part.get("numbered") for entry in part["chapters"]]
+APPENDIX = [entry["file"] for part in _PARTS if not part.get("numbered") for entry in part["chapters"]]
+README_LIMIT = 6 * 1024  # bytes: what the course is, the two commands, where to start reading
 # A function each chapter shows from course_lib (read from the package at build time).
 SHOWN_CODE = {
     "book/01_embeddings": "def one_hot(",
@@ -136,3 +138,52 @@ def test_launch_buttons_appear_only_with_a_real_repository_address():
     for bad in ("github.com/someone/course", "https://example.org/course", "https://github.com/someone"):
         with pytest.raises(ValueError, match="repository.url"):
             _launch_options(bad)
+
+
+def test_the_appendices_are_markdown_pages_in_the_book():
+    assert [Path(name).name for name in APPENDIX] == ["learners", "setup", "instructors", "repository"]
+    for name in APPENDIX:
+        source = (ROOT / f"{name}.md").read_text()
+        assert source.startswith("# "), f"{name}.md does not start with its title"
+        assert not (ROOT / f"{name}.ipynb").exists()
+
+
+def test_readme_is_short_and_links_to_files_that_exist():
+    readme = (ROOT / "README.md").read_bytes()
+    assert len(readme) <= README_LIMIT, f"README.md is {len(readme)} bytes, more than {README_LIMIT}: move details to book/"
+    targets = re.findall(r"\]\(([^)#\s]+)[^)]*\)", readme.decode())
+    local = [t for t in targets if "://" not in t]
+    assert {f"{name}.md" for name in APPENDIX} | {"benchmarks/RESULTS.md"} <= set(local), local
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
+
+
+def test_the_flow_diagram_is_what_its_script_draws():
+    """book/figures/flows.svg is committed; after changing flows.py, run `python book/figures/flows.py`."""
+    import importlib.util
+    import xml.etree.ElementTree as ET
+
+    spec = importlib.util.spec_from_file_location("flows", ROOT / "book" / "figures" / "flows.py")
+    flows = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(flows)
+    drawn = flows.draw()
+    assert ET.fromstring(drawn).tag == "{http://www.w3.org/2000/svg}svg"
+    assert (ROOT / "book" / "figures" / "flows.svg").read_text(encoding="utf-8") == drawn, (
+        "book/figures/flows.svg is not what book/figures/flows.py draws: run `python book/figures/flows.py`"
+    )
+    assert "figures/flows.svg" in (ROOT / "book" / "repository.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", APPENDIX)
+def test_appendix_page_is_built(build_log, page):
+    html = (HTML / f"{page}.html").read_text()
+    title = (ROOT / f"{page}.md").read_text().splitlines()[0].removeprefix("# ")
+    headings = [re.sub(r"<[^>]+>", "", h).replace("#", "").strip() for h in re.findall(r"<h1>(.*?)</h1>", html, re.S)]
+    assert title in headings, headings
+    if page == "book/repository":
+        images = re.findall(r'<img[^>]+src="([^"]+)"[^>]*>', html)
+        diagram = [src for src in images if src.endswith("flows.svg")]
+        assert diagram and (HTML / page).parent.joinpath(diagram[0]).resolve().is_file(), images
+        tag = next(tag for tag in re.findall(r"<img[^>]+>", html) if "flows.svg" in tag)
+        assert re.search(r'alt="[^"]{40,}"', tag), f"the diagram has no alt text: {tag}"

@@ -4,9 +4,11 @@ Debian's Chromium, driven by Playwright (no browser download: `make setup` insta
 when CI=true). Without Chromium these tests skip, saying how to install it; with CI=true they fail.
 
 - The book is served from _build/html on 127.0.0.1 with every other address blocked: each page
-  in the table of contents must render its maths with the book's own MathJax, load its figures,
-  show code, link to its neighbours and offer its .ipynb, and try no request outside the book.
-  A screenshot of each page's first screen goes to _build/screenshots/.
+  in the table of contents (chapters and appendices) must load its images, link to its neighbours
+  and only to pages and anchors that exist, and try no request outside the book; a chapter must
+  also render its maths with the book's own MathJax, show figures and code and offer its .ipynb,
+  and the appendix on the repository must show its diagram. A screenshot of each page's first
+  screen goes to _build/screenshots/.
 - The lab: JupyterLab, started as `make lab` starts it (on a temporary copy of exercises/), opens
   chapter 1's exercise; running it and pressing nbgrader's Validate button reports a failure on
   the release and success once the answers are typed in.
@@ -25,7 +27,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import nbformat
 import pytest
@@ -39,7 +41,7 @@ HTML = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 _TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
-# Every page of the book in reading order: the root page, then the chapters.
+# Every page of the book in reading order: the root page, the chapters, then the appendices.
 PAGES = [_TOC["root"]] + [entry["file"] for part in _TOC["parts"] for entry in part["chapters"]]
 VIEWPORT = {"width": 1280, "height": 800}
 
@@ -186,6 +188,39 @@ _IMAGES = """async () => {
 }"""
 
 
+# Images a page must show (they are not from an executed notebook), with words their alt text must hold.
+FIGURES = {"book/repository": {"flows.svg": "Three columns of boxes"}}
+
+# Local addresses already fetched by the link check, with their text (HTML pages) or None: each is
+# fetched once per session, however many pages link to it.
+_FETCHED: dict[str, str | None] = {}
+
+
+def _dead_links(page, book_url: str, links: list[str]) -> list[str]:
+    """The page's links into the book whose target does not answer 200, or whose #anchor is not there."""
+    here = page.url.partition("#")[0]
+    dead = []
+    for href in sorted(set(links)):
+        if not href.startswith(f"{book_url}/"):
+            continue
+        address, _, anchor = href.partition("#")
+        if address not in _FETCHED:
+            response = page.request.get(address)
+            html = response.ok and "html" in response.headers.get("content-type", "")
+            _FETCHED[address] = response.text() if html else ("" if response.ok else None)
+        if _FETCHED[address] is None:
+            dead.append(href)
+        elif anchor:
+            anchor = unquote(anchor)
+            if address == here:
+                found = page.evaluate("id => document.getElementById(id) !== null", anchor)
+            else:
+                found = f'id="{anchor}"' in _FETCHED[address]
+            if not found:
+                dead.append(href)
+    return dead
+
+
 # Addresses no built page may link to: the placeholders this course once shipped, and any example host.
 PLACEHOLDERS = ("attention-from-scratch/attention-from-scratch", "example.org", "example.com", "example.edu")
 
@@ -194,7 +229,7 @@ PLACEHOLDERS = ("attention-from-scratch/attention-from-scratch", "example.org", 
 def test_book_page_in_the_browser(book_page, book_url, index):
     page, requests = book_page
     name = PAGES[index]
-    is_chapter = index > 0
+    is_chapter = (ROOT / f"{name}.ipynb").is_file()  # an executed notebook; the home page and appendices are Markdown
     page.goto(f"{book_url}/{name}.html", wait_until="load")
 
     # title
@@ -220,6 +255,10 @@ def test_book_page_in_the_browser(book_page, book_url, index):
     if is_chapter:
         assert any("_images/" in src for src, _ in images), "no figure on the page"
         assert page.locator("div.highlight pre").count() > 0, "no code block"
+    for figure, alt in FIGURES.get(name, {}).items():
+        shown = page.locator(f'img[src$="{figure}"]')
+        assert [width for src, width in images if src.endswith(figure)], f"{figure} is not on the page"
+        assert alt in (shown.first.get_attribute("alt") or ""), f"{figure} has no alt text saying {alt!r}"
 
     # prev/next navigation in reading order (the first page has no previous, the last no next)
     for selector, neighbour in (("a.left-prev", index - 1), ("a.right-next", index + 1)):
@@ -250,6 +289,8 @@ def test_book_page_in_the_browser(book_page, book_url, index):
     links = page.locator("a[href]").evaluate_all("as => as.map(a => a.href)")
     placeholders = [href for href in links if any(p in href for p in PLACEHOLDERS)]
     assert not placeholders, f"links to placeholder addresses: {placeholders}"
+    dead = _dead_links(page, book_url, links)
+    assert not dead, f"links to pages or anchors that do not exist: {dead}"
 
     _screenshot(page, Path(name).name)
     assert not requests.blocked, f"the page tried to load from outside the book: {requests.blocked}"

@@ -1,8 +1,9 @@
 """The README's set-up, as a learner without make would type it, and on the Pythons we support.
 
 The plain commands are read from README.md (the block after its `tests/test_setup.py` marker),
-never copied here: `make` must run exactly them, and the install resolves the whole lock on
-Python 3.12 and 3.13 (pip's dry run, in a fresh virtual environment each)."""
+never copied here: `make` must run exactly them, the book's set-up page shows the same, and the
+install resolves the whole lock on Python 3.12 and 3.13 (pip's dry run, in a fresh virtual
+environment each)."""
 from __future__ import annotations
 
 import json
@@ -48,6 +49,14 @@ def test_make_runs_the_readmes_plain_commands():
         assert any(line == command or line.startswith(command + " ") for line in made), (
             f"README's {command!r} is not what make runs:\n" + "\n".join(made)
         )
+
+
+def test_the_setup_page_shows_the_readmes_plain_commands():
+    """book/setup.md repeats the README's plain commands for readers of the book (the test above checks them against make)."""
+    page = (ROOT / "book" / "setup.md").read_text()
+    blocks = [[line.strip() for line in block.splitlines() if line.strip()]
+              for block in re.findall(r"```bash\n(.*?)\n```", page, re.S)]
+    assert plain_commands() in blocks
 
 
 def test_make_refuses_an_unsupported_python_in_one_line(tmp_path):
