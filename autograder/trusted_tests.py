@@ -18,8 +18,9 @@ one is decoded by :func:`decode`, which builds only plain values (numbers, strin
 tuples, dicts, numpy arrays read with ``allow_pickle=False``, torch tensors made from
 them): nothing the learner sent can run code in the trusted kernel. An exception is rebuilt
 as a built-in exception of the same name (or :class:`LearnerError`), a warning as a warning
-of a built-in category, and an argument the function changed in place (an array, a tensor,
-a model, an optimizer, a random generator) is changed in the same way on the trusted side.
+of a built-in category, and an argument the function may change in place (a model, an
+optimizer, a random generator, a tensor's gradient) is changed in the same way on the trusted
+side; the values of arrays and tensors are inputs, never changed back.
 
 The grader carries the requests: the trusted kernel asks with ``input()`` (a request on the
 kernel's stdin channel) and the grader runs ``serve(request)`` in the learner kernel.
@@ -43,15 +44,18 @@ __all__ = ["LearnerError", "LearnerFunction", "LearnerObject", "decode", "encode
 # -- arguments changed in place ------------------------------------------------------------
 
 def _state(value):
-    """What of an argument a function may change in place, as data; None if nothing."""
+    """What of an argument a function may change in place, as data; None if nothing.
+
+    The values of arrays and tensors are inputs, never carried back: a test computes its expected
+    values from them, and an answer that overwrote them (zeros in, zeros out) would change what it
+    is compared with. What a function may legitimately change is: a model, an optimizer, a random
+    generator, and the gradient of a tensor that requires one (a backward pass)."""
     torch = torch_if_loaded()
-    if isinstance(value, np.ndarray):
-        return value
     if isinstance(value, np.random.Generator):
         return value.bit_generator.state
     if torch is not None:
         if isinstance(value, torch.Tensor):
-            return {"data": value, "grad": value.grad}
+            return {"grad": value.grad} if value.requires_grad else None
         if isinstance(value, torch.nn.Module):
             return {"state": value.state_dict(),
                     "grads": {n: p.grad for n, p in value.named_parameters()},
@@ -64,17 +68,12 @@ def _state(value):
 def _restore(target, state) -> None:
     """Change ``target`` in place to the ``state`` its copy reached in the learner kernel."""
     torch = torch_if_loaded()
-    if isinstance(target, np.ndarray):
-        if isinstance(state, np.ndarray) and state.shape == target.shape and target.flags.writeable:
-            target[...] = state
-    elif isinstance(target, np.random.Generator):
+    if isinstance(target, np.random.Generator):
         target.bit_generator.state = state
     elif torch is not None and isinstance(target, torch.Tensor):
-        with torch.no_grad():
-            if isinstance(state["data"], torch.Tensor) and state["data"].shape == target.shape:
-                target.copy_(state["data"])
-        if target.requires_grad and (state["grad"] is None or isinstance(state["grad"], torch.Tensor)):
-            target.grad = state["grad"]
+        grad = state.get("grad")
+        if target.requires_grad and (grad is None or isinstance(grad, torch.Tensor) and grad.shape == target.shape):
+            target.grad = grad
     elif torch is not None and isinstance(target, torch.nn.Module):
         target.load_state_dict(state["state"])
         for name, parameter in target.named_parameters():

@@ -13,6 +13,8 @@ import pkgutil
 import sys
 import types
 
+import numpy as np
+
 
 class ReferenceCalledError(AssertionError):
     """Raised when an answer calls course_lib's reference implementation."""
@@ -94,13 +96,38 @@ def reference_blocked(functions=None):
             fn.__code__ = code
 
 
+def inputs_copied(value):
+    """``value`` with every numpy array and plain torch tensor in it copied (inside lists, tuples
+    and dicts too); models, optimizers, generators and tensors that require gradients are passed
+    as they are, since changing those is what some functions are for (a training step).
+
+    A test computes its expected values from the same inputs it passes to the learner's function,
+    often after the call: an answer that wrote zeros into its inputs and returned zeros would match
+    them. With copies, what a test compares with is what it made.
+    """
+    torch = sys.modules.get("torch")
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if torch is not None and isinstance(value, torch.Tensor) and not value.requires_grad:
+        return value.clone()
+    if type(value) in (list, tuple):
+        return type(value)(inputs_copied(v) for v in value)
+    if type(value) is dict:
+        return {k: inputs_copied(v) for k, v in value.items()}
+    return value
+
+
 def call_own_code(fn, *args, **kwargs):
-    """Call a learner's ``fn`` with course_lib's reference blocked and return its result."""
+    """Call a learner's ``fn`` with course_lib's reference blocked, on copies of its array and tensor
+    arguments (:func:`inputs_copied`), and return its result."""
+    args, kwargs = inputs_copied(args), inputs_copied(kwargs)
     with reference_blocked():
         return fn(*args, **kwargs)
 
 
 def call_without(references, fn, *args, **kwargs):
-    """Call a learner's ``fn`` with only the given course_lib ``references`` blocked."""
+    """Call a learner's ``fn`` with only the given course_lib ``references`` blocked, on copies of its
+    array and tensor arguments."""
+    args, kwargs = inputs_copied(args), inputs_copied(kwargs)
     with reference_blocked([inspect.unwrap(getattr(r, "__func__", r)) for r in references]):
         return fn(*args, **kwargs)

@@ -58,6 +58,12 @@ WRONG_ANSWERS = {
             "flattens the batch": "def embed(ids, table):\n    return np.asarray(table)[np.ravel(ids)]",
             "off by one": "def embed(ids, table):\n    return np.asarray(table)[np.asarray(ids) - 1]",
             "indexes columns": "def embed(ids, table):\n    return np.asarray(table)[:, ids]",
+            # Zeros written into the test's own table, then zeros returned: equal to an expected value
+            # computed after the call from that table, unless the test's inputs are copies (issue 25).
+            "zeros its inputs in place": (
+                "def embed(ids, table):\n    table[...] = 0\n    return np.zeros((np.size(ids), np.shape(table)[1]))"
+                ".reshape(*np.shape(ids), np.shape(table)[1])"
+            ),
             "calls the reference": "def embed(ids, table):\n    return course_lib.one_hot(ids, len(table)) @ table",
         },
         "cosine_similarity": {
@@ -135,6 +141,10 @@ WRONG_ANSWERS = {
                 "    return q @ (np.transpose(k, (0, 2, 1)) if np.ndim(k) == 3 else np.transpose(k))"
             ),
             "calls the reference": "def attention_scores(q, k):\n    return course_lib.attention_scores(q, k)",
+            "zeros its inputs in place": (
+                "def attention_scores(q, k):\n    q[...] = 0\n    k[...] = 0\n"
+                "    return np.zeros(np.shape(q)[:-1] + np.shape(k)[-2:-1])"
+            ),
         },
         "scaled_attention_scores": {
             "missing scale": "def scaled_attention_scores(q, k):\n    return attention_scores(q, k)",
@@ -146,6 +156,10 @@ WRONG_ANSWERS = {
                 "def scaled_attention_scores(q, k):\n    return attention_scores(q, k) / np.sqrt(np.shape(q)[-2])"
             ),
             "calls the reference": "def scaled_attention_scores(q, k):\n    return course_lib.scaled_attention_scores(q, k)",
+            "zeros its inputs in place": (
+                "def scaled_attention_scores(q, k):\n    q[...] = 0\n    k[...] = 0\n"
+                "    return np.zeros(np.shape(q)[:-1] + np.shape(k)[-2:-1])"
+            ),
         },
         "self_attention_scores": {
             "scales by the model size": (
@@ -157,6 +171,10 @@ WRONG_ANSWERS = {
             "missing scale": "def self_attention_scores(x, w_q, w_k):\n    return attention_scores(x @ w_q, x @ w_k)",
             "calls the reference": (
                 "def self_attention_scores(x, w_q, w_k):\n    return course_lib.self_attention_scores(x, w_q, w_k)"
+            ),
+            "zeros its inputs in place": (
+                "def self_attention_scores(x, w_q, w_k):\n    x[...] = 0\n    w_q[...] = 0\n    w_k[...] = 0\n"
+                "    return np.zeros(np.shape(x)[:-1] + np.shape(x)[-2:-1])"
             ),
         },
     },

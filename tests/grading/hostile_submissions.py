@@ -192,6 +192,12 @@ course_lib.embeddings.embed.__code__ = embed.__code__
 course_lib.grading.call_own_code = lambda fn, *args, **kwargs: fn(*args, **kwargs)
 '''
 # Plainly calls the reference: course_lib.grading blocks it while the answer runs.
+# Zeros written into the test's own arrays, then zeros returned: it would equal whatever the test
+# computes from those arrays after the call, were the test's inputs not copies (issue 25).
+OVERWRITES_ITS_INPUTS = '''def embed(ids, table):
+    table[...] = 0
+    return np.zeros(np.shape(ids) + np.shape(table)[1:])
+'''
 CALLS_THE_REFERENCE = '''def cosine_similarity(a, b):
     return course_lib.cosine_similarity(a, b)
 '''

@@ -95,6 +95,7 @@ def graded(tmp_path_factory):
          "embed": hostile.WRONG_EMBED + hostile.PATCHES_THE_REFERENCE,
          "cosine_similarity": hostile.CALLS_THE_REFERENCE},
     )
+    _student(course, "i_overwriter", {"embed": hostile.OVERWRITES_ITS_INPUTS})
     _student(course, "z_good")
     Path("/tmp/pwned-g_snooper.txt").unlink(missing_ok=True)
 
@@ -306,6 +307,15 @@ def test_patching_the_checks_or_calling_the_reference_earns_nothing(graded):
         assert name in lines, (name, lines)
 
 
+@pytest.mark.slow
+def test_an_answer_that_overwrites_its_inputs_earns_nothing(graded):
+    """Zeros written into the arrays a test passed, zeros returned: the test compares with what it
+    computed from its own arrays, which the answer never touched (course_lib.grading.inputs_copied,
+    and the trusted kernel never takes an array's new values back from the learner's)."""
+    course, log, _ = graded
+    _assert_parts(course, log, "i_overwriter", one_hot=3, embed=0, cosine_similarity=3)
+
+
 def _hidden_test_lines() -> list[str]:
     """Every line of the chapter's hidden tests that says something (not a bare bracket)."""
     lines, hidden = [], False
@@ -348,7 +358,7 @@ def test_gradebook_is_intact_and_exports(graded):
         exported = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(table)}
     assert exported == {
         "a_good": 9, "b_looper": 3, "c_bomber": 3, "d_crasher": 3, "e_killer": 3,
-        "f_flooder": 9, "g_snooper": 9, "h_patcher": 0, "z_good": 9,
+        "f_flooder": 9, "g_snooper": 9, "h_patcher": 0, "i_overwriter": 6, "z_good": 9,
     }, log[-3000:]
 
 
