@@ -198,6 +198,10 @@ OVERWRITES_ITS_INPUTS = '''def embed(ids, table):
     table[...] = 0
     return np.zeros(np.shape(ids) + np.shape(table)[1:])
 '''
+# The learner kernel's report of replaced checks made into a JSON nesting deeper than the parser's
+# recursion limit: it once ended the student's grading with no grade at all (issue 25).
+REPORT_BOMB = '''__import__("autograder.trusted_tests").trusted_tests.changed_checks = lambda: "[" * 5000
+'''
 CALLS_THE_REFERENCE = '''def cosine_similarity(a, b):
     return course_lib.cosine_similarity(a, b)
 '''

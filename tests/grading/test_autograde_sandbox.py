@@ -95,7 +95,7 @@ def graded(tmp_path_factory):
          "embed": hostile.WRONG_EMBED + hostile.PATCHES_THE_REFERENCE,
          "cosine_similarity": hostile.CALLS_THE_REFERENCE},
     )
-    _student(course, "i_overwriter", {"embed": hostile.OVERWRITES_ITS_INPUTS})
+    _student(course, "i_overwriter", {"embed": hostile.OVERWRITES_ITS_INPUTS}, [hostile.REPORT_BOMB])
     _student(course, "z_good")
     Path("/tmp/pwned-g_snooper.txt").unlink(missing_ok=True)
 
@@ -308,12 +308,14 @@ def test_patching_the_checks_or_calling_the_reference_earns_nothing(graded):
 
 
 @pytest.mark.slow
-def test_an_answer_that_overwrites_its_inputs_earns_nothing(graded):
+def test_an_answer_that_overwrites_its_inputs_earns_nothing_and_a_report_bomb_stops_nothing(graded):
     """Zeros written into the arrays a test passed, zeros returned: the test compares with what it
     computed from its own arrays, which the answer never touched (course_lib.grading.inputs_copied,
     and the trusted kernel never takes an array's new values back from the learner's)."""
     course, log, _ = graded
     _assert_parts(course, log, "i_overwriter", one_hot=3, embed=0, cosine_similarity=3)
+    # Its kernel's report of changed checks is a JSON nesting past the parser's limit: said, and graded.
+    assert "(the report of the learner kernel was unreadable)" in _log_lines(log, "i_overwriter")
 
 
 def _hidden_test_lines() -> list[str]:
