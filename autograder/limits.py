@@ -98,8 +98,9 @@ def paths_under(folder: str) -> frozenset[str]:
 
 
 def added_on_disk(folder: str, before: frozenset[str], max_files: int) -> tuple[int, int]:
-    """(bytes allocated, entries) of what lies below ``folder`` and is not in ``before``; the
-    count stops a little past ``max_files`` (a folder of a million files is not read to its end)."""
+    """(bytes, entries) of what lies below ``folder`` and is not in ``before`` (a file counts the larger
+    of its allocated and its apparent size); the count stops a little past ``max_files`` (a folder of
+    a million files is not read to its end)."""
     used = added = 0
     stack = [folder]
     while stack and added <= max_files:
@@ -113,7 +114,10 @@ def added_on_disk(folder: str, before: frozenset[str], max_files: int) -> tuple[
                     if stat.S_ISDIR(st.st_mode):
                         stack.append(entry.path)
                     if entry.path not in before:
-                        used, added = used + st.st_blocks * 512, added + 1
+                        # The larger of what is allocated and what the file says it holds: a sparse file
+                        # allocates little, but whoever copies it (generate_feedback does) writes it in full.
+                        size = max(st.st_blocks * 512, st.st_size if stat.S_ISREG(st.st_mode) else 0)
+                        used, added = used + size, added + 1
                         if added > max_files:
                             break
         except OSError:

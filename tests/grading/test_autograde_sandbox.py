@@ -249,6 +249,12 @@ def test_what_a_kernel_added_on_disk_is_measured_and_removed(tmp_path):
     (tmp_path / "link").symlink_to(tmp_path / "made")
     used, added = limits.added_on_disk(str(tmp_path), before, max_files=100)
     assert added == 5 and 150_000 <= used < 400_000  # new.bin, made, deeper, a.bin, link
+    # A sparse file allocates almost nothing but copies in full (nbgrader's feedback copies the folder):
+    # it counts at its apparent size.
+    with open(tmp_path / "made" / "sparse.bin", "wb") as f:
+        f.truncate(1 << 30)
+    assert (tmp_path / "made" / "sparse.bin").stat().st_blocks * 512 < 1 << 20
+    assert limits.added_on_disk(str(tmp_path), before, max_files=100)[0] >= used + (1 << 30)
     assert limits.added_on_disk(str(tmp_path), before, max_files=2)[1] == 3  # stops counting past the cap
     limits.remove_added(str(tmp_path), before)
     assert limits.paths_under(str(tmp_path)) == before and (tmp_path / "data" / "given.csv").stat().st_size == 10_000
