@@ -38,6 +38,7 @@ c.ExecutePreprocessor.interrupt_on_timeout = True
 # on the command line, e.g. `--SandboxedKernelManager.memory_limit=8589934592`.
 c.Autograde.autograde_preprocessors = [
     "autograder.split_execute.SplitExecute",  # instead of nbgrader's Execute; the rest as in nbgrader 0.9.6
+    "autograder.feedback.SanitizeOutputs",  # no script or other active content in what a submission output
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -69,6 +70,8 @@ c.GenerateFeedback.preprocessors = [
     "autograder.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+# The feedback pages show what a submission wrote: their HTML (Markdown answers included) is sanitised.
+c.HTMLExporter.sanitize_html = True
 c.HTMLExporter.extra_template_basedirs = [
     autograder.feedback.TEMPLATE_DIR,
     os.path.join(os.path.dirname(__import__("nbgrader").__file__), "server_extensions", "formgrader", "templates"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nbgrader import utils
+from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Bool, List, Unicode
 
@@ -53,4 +54,23 @@ class HideHiddenTests(ClearHiddenTests):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+        return cell, resources
+
+
+class SanitizeOutputs(SanitizeHTML):
+    """Outputs a submission produced, made safe to show in a browser: HTML and Markdown outputs
+    cleaned by bleach (a ``<script>`` is escaped, shown as text), JavaScript and any other mimetype
+    not known to be inert dropped; text, PNG and JPEG kept as they are.
+
+    Run in autograde, after the notebook is executed (nbgrader_config.py): the graded notebook
+    that the formgrader shows the instructor, and that feedback is made from, holds no active
+    content. Markdown cells (the written answers) are left to the HTML exporter's own
+    ``sanitize_html``, which nbgrader_config.py turns on for the feedback pages. The grade is
+    untouched: nbgrader scores errors, stderr and plain-text results, which this keeps."""
+
+    enabled = Bool(True, help="nbconvert's preprocessors are off unless enabled; this one is on.").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type == "code":
+            cell.outputs = self.sanitize_code_outputs(cell.outputs)
         return cell, resources

@@ -202,6 +202,13 @@ OVERWRITES_ITS_INPUTS = '''def embed(ids, table):
 # recursion limit: it once ended the student's grading with no grade at all (issue 25).
 REPORT_BOMB = '''__import__("autograder.trusted_tests").trusted_tests.changed_checks = lambda: "[" * 5000
 '''
+# Active content in outputs, for the instructor's formgrader and the feedback pages (issue 25).
+SCRIPTS = '''from IPython.display import HTML, Javascript, Markdown, display
+display(HTML("<script>alert('html')</script><b>kept bold</b>"))
+display(Javascript("alert('javascript')"))
+display(Markdown("<script>alert('markdown')</script>"))
+print("<script>alert('printed')</script>")
+'''
 CALLS_THE_REFERENCE = '''def cosine_similarity(a, b):
     return course_lib.cosine_similarity(a, b)
 '''

@@ -95,7 +95,7 @@ def graded(tmp_path_factory):
          "embed": hostile.WRONG_EMBED + hostile.PATCHES_THE_REFERENCE,
          "cosine_similarity": hostile.CALLS_THE_REFERENCE},
     )
-    _student(course, "i_overwriter", {"embed": hostile.OVERWRITES_ITS_INPUTS}, [hostile.REPORT_BOMB])
+    _student(course, "i_overwriter", {"embed": hostile.OVERWRITES_ITS_INPUTS}, [hostile.REPORT_BOMB, hostile.SCRIPTS])
     _student(course, "z_good")
     Path("/tmp/pwned-g_snooper.txt").unlink(missing_ok=True)
 
@@ -351,6 +351,16 @@ def test_feedback_shows_scores_and_messages_but_not_the_hidden_tests(graded):
         assert not leaked, f"{student}'s feedback shows hidden tests: {leaked[:3]}"
         assert "hidden tests: their result is above" in text
         assert not re.search(r"<script[^>]+src=|<link[^>]+href=\"http", page), "feedback loads from the web"
+    # Scripts a submission displayed or printed are inert, in the graded notebook (what the formgrader
+    # shows) and in the feedback page.
+    graded_nb = nbformat.read(course / "autograded" / "i_overwriter" / CHAPTER / f"{CHAPTER}.ipynb", as_version=4)
+    displayed = [o.get("data", {}) for c in graded_nb.cells if c.cell_type == "code" for o in c.outputs]
+    html_out = "".join(d.get("text/html", "") + d.get("text/markdown", "") for d in displayed)
+    assert "kept bold" in html_out and "&lt;script&gt;alert('html')" in html_out and "<script" not in html_out
+    assert not any("application/javascript" in d for d in displayed)  # (printed text stays text: pages escape it)
+    page = (course / "feedback" / "i_overwriter" / CHAPTER / f"{CHAPTER}.html").read_text()
+    assert "kept bold" in page and "alert('printed')" in html.unescape(page)
+    assert not re.search(r"<script[^>]*>\s*alert", page), "a submission's script is live in its feedback"
     patcher = html.unescape(re.sub(r"<[^>]+>", "", (course / "feedback" / "h_patcher" / CHAPTER /
                                                      f"{CHAPTER}.html").read_text()))
     assert "ReferenceCalledError: your answer calls course_lib.embeddings.cosine_similarity" in patcher
