@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
+import time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
@@ -55,6 +57,11 @@ class SandboxedExecute(Execute):
     max_notebook_output_bytes = Integer(2 * MiB, help="Output kept per notebook, in bytes (characters).").tag(
         config=True
     )
+    max_notebook_seconds = Integer(
+        600, help="Time a notebook may take in all (its cells in both kernels, restarts and replays included); "
+        "past it the remaining cells are not run and score 0. The per-cell limit (ExecutePreprocessor.timeout) "
+        "alone would let a notebook of many slow cells hold the grading for hours."
+    ).tag(config=True)
     max_kernel_restarts = Integer(
         3, help="Kernels replaced per notebook (after a death or an ignored interrupt) before the rest is not run."
     ).tag(config=True)
@@ -80,6 +87,8 @@ class SandboxedExecute(Execute):
         self._usage: dict[int, int] = {}
         self._truncated: set[int] = set()
         self._last_status: str | None = None
+        self._deadline = time.monotonic() + self.max_notebook_seconds
+        self._out_of_time: str | None = None
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -117,6 +126,15 @@ class SandboxedExecute(Execute):
         km.hidden_files = [os.path.join(workdir, n) for n in os.listdir(workdir) if n.endswith(".ipynb")]
         return km
 
+    def _get_timeout(self, cell) -> int | None:
+        """The cell's time limit, never past the notebook's time budget."""
+        timeout = super()._get_timeout(cell)
+        deadline = getattr(self, "_deadline", None)
+        if deadline is None:
+            return timeout
+        left = max(1, math.ceil(deadline - time.monotonic()))
+        return left if timeout is None else min(timeout, left)
+
     def _incident(self, cell_index: int, what: str) -> None:
         cell = self.nb.cells[cell_index]
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -130,8 +148,12 @@ class SandboxedExecute(Execute):
         self._check_assign_resources(resources)
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, self.resources
-        if self._gave_up:
-            cell.outputs = [self._error("SandboxError", f"not run: {self._gave_up}")]
+        if self._out_of_time is None and time.monotonic() >= self._deadline:
+            self._out_of_time = f"the notebook used up its time budget of {self.max_notebook_seconds} s"
+            self.log.warning("[sandbox] student %r, %s: %s; the remaining cells are not run (score 0)",
+                             self._student, self._where, self._out_of_time)
+        if self._gave_up or self._out_of_time:
+            cell.outputs = [self._error("SandboxError", f"not run: {self._gave_up or self._out_of_time}")]
             return cell, self.resources
         self._last_status = None
         try:

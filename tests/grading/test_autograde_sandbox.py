@@ -381,6 +381,25 @@ def test_gradebook_is_intact_and_exports(graded):
 
 
 @pytest.mark.slow
+def test_a_notebook_stops_at_its_time_budget(tmp_path):
+    """Many slow cells, each under the cell limit, cannot hold the grading longer than the notebook's
+    budget: the cell running when it ends is interrupted, the rest are not run (issue 25)."""
+    import time
+
+    from autograder.execute import SandboxedExecute
+
+    require_sandbox()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(3)") for _ in range(6)])
+    start = time.monotonic()
+    SandboxedExecute(timeout=60, max_notebook_seconds=6).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    seconds = time.monotonic() - start
+    errors = [[o.get("evalue", "") for o in c.outputs if o.output_type == "error"] for c in nb.cells]
+    not_run = ["not run: the notebook used up its time budget of 6 s"]
+    assert errors[-1] == errors[-2] == not_run, errors
+    assert seconds < 6 + 15, seconds  # the budget, kernel start-up and shutdown; not 6 cells of 3 s and more
+
+
+@pytest.mark.slow
 def test_autograde_refuses_to_run_without_bubblewrap(tmp_path):
     """Without bwrap on PATH nothing is run: the submission is not graded and the log says why."""
     course = make_course(tmp_path / "course", CHAPTER)
