@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 
 _TOOLS = ("bwrap", "prlimit")
+# What a kernel sees of the machine besides Python, the course's public files and its own folders.
+SYSTEM_PATHS = ("/usr", "/etc", "/sys")
+TOP_LEVEL_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")  # links into /usr on merged systems
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -85,16 +88,20 @@ def searchable_by(path: str, uid: int, gid: int) -> bool:
 
 class MountPlan:
     """bubblewrap's mount arguments, keeping track of which paths are fresh tmpfs (where
-    mount points must be created, world-traversable) and which show the real file system."""
+    mount points must be created, world-traversable) and which show the real file system.
+
+    The root is bubblewrap's own empty tmpfs: nothing of the machine shows unless bound (an
+    allowlist), so a file outside the bound paths (another clone's solutions, another user's
+    home, /srv, /work) does not exist for the kernel, whoever may read it outside."""
 
     def __init__(self):
-        self.args: list[str] = ["--ro-bind", "/", "/"]
-        self.mounts: list[tuple[str, str]] = [("/", "real")]
+        self.args: list[str] = []
+        self.mounts: list[tuple[str, str]] = [("/", "tmpfs")]
         self.made: set[str] = set()
 
     def covering(self, path: str) -> tuple[str, str]:
         """The deepest mount containing path (itself included): (mount point, 'real' or 'tmpfs')."""
-        best = ("/", "real")
+        best = self.mounts[0]
         for point, kind in self.mounts:
             if within(path, point) and len(point) >= len(best[0]):
                 best = (point, kind)
@@ -131,7 +138,10 @@ class MountPlan:
 def python_paths() -> list[str]:
     """What a Python kernel started from this interpreter reads: its prefixes and import path."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, os.path.dirname(sys.executable)}
-    paths.update(p for p in sys.path if p and os.path.isabs(p))
+    # The import path a new interpreter also gets (the standard library, site-packages, what .pth files
+    # add), not what only this process has: its working folder or script's folder, its PYTHONPATH.
+    own = {os.getcwd(), *os.environ.get("PYTHONPATH", "").split(os.pathsep)}
+    paths.update(p for p in sys.path if p and os.path.isabs(p) and p not in own)
     # The course's packages: an editable install finds them through an import hook, not sys.path,
     # and their folder may lie under a path the sandbox hides (a clone in /tmp, say).
     for package in ("course_lib", "autograder"):
@@ -159,6 +169,16 @@ def plan_mounts(*, uid: int | None, tmp_size: int, course_root: str | None, priv
     ``hidden_files`` hidden) and ``sandbox_dir`` (the sockets) are the only writable folders.
     """
     plan = MountPlan()
+    # The system, read-only: programs, libraries, configuration (the dynamic linker's cache, fonts,
+    # time zones), /sys (CPU topology for the thread pools). /bin, /lib, ... as the links they are.
+    for path in SYSTEM_PATHS:
+        if os.path.isdir(path) and not os.path.islink(path):
+            plan.bind(path)
+    for path in TOP_LEVEL_LINKS:
+        if os.path.islink(path):
+            plan.args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            plan.bind(path)
     plan.args += ["--dev", "/dev", "--proc", "/proc"]
     plan.tmpfs("/tmp", size=tmp_size, perms="1777")
     plan.tmpfs("/dev/shm", size=tmp_size, perms="1777")

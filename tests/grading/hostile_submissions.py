@@ -104,6 +104,7 @@ targets = {
     "other graded notebook": f"{ROOT}/autograded/a_good/01_embeddings/01_embeddings.ipynb",
     "own notebook with hidden tests": "01_embeddings.ipynb",
     "grader's home": os.path.expanduser("~root/.bashrc"),
+    "another clone's solutions": "CLONE_SOLUTIONS",  # the test puts the repository's own path here
 }
 for name, path in targets.items():
     try:

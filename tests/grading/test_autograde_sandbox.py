@@ -88,7 +88,10 @@ def graded(tmp_path_factory):
         {"one_hot": hostile.PRINT_FLOOD + _answer("one_hot"), "embed": hostile.FD_FLOOD + _answer("embed")},
         [hostile.DISK_FLOOD, hostile.FILE_FLOOD, hostile.DISPLAY_FLOOD],
     )
-    _student(course, "g_snooper", free=[hostile.READS, hostile.WRITES, hostile.TRAPS])
+    # The clone this test runs from lies outside the graded course, as the clone an editable install
+    # points at does when a copy of the course is graded (issue 25): its solutions must not be readable.
+    reads = hostile.READS.replace("CLONE_SOLUTIONS", str(ROOT / "solutions" / CHAPTER / f"{CHAPTER}.ipynb"))
+    _student(course, "g_snooper", free=[reads, hostile.WRITES, hostile.TRAPS])
     _student(
         course, "h_patcher",
         {"one_hot": hostile.PATCHES_COMPARISONS + hostile.HIDES_FAILURES + hostile.WRONG_ONE_HOT,
@@ -266,7 +269,7 @@ def test_reading_private_files_gets_nothing(graded):
     out = _outputs(course, "g_snooper")["free 1"]
     assert "LEAKED" not in out, out
     for name in ("solutions", "gradebook", "config", "other submission", "other graded notebook",
-                 "own notebook with hidden tests", "grader's home"):
+                 "own notebook with hidden tests", "grader's home", "another clone's solutions"):
         assert f"{name}: denied" in out, out
     assert "students visible: ['g_snooper']" in out and "notebooks with hidden tests: none" in out, out
 
@@ -444,6 +447,9 @@ def test_sandbox_command_hides_the_private_paths(tmp_path):
     assert follows("--tmpfs", str(course / "public" / "private_inside"))  # a private path inside a public one
     assert follows("--bind", km._workdir, km._workdir)  # the only writable folder on disk...
     assert follows("--bind", km._sandbox_dir, km._sandbox_dir)  # ...with the kernel's sockets
-    assert follows("--ro-bind", "/", "/") and follows("--unshare-net") and follows("--unshare-pid")
+    # An allowlist: the machine's root is not shown, only the system's folders and what Python needs.
+    assert not follows("--ro-bind", "/", "/") and follows("--ro-bind", "/usr", "/usr")
+    assert str(ROOT / "solutions") not in shown and str(ROOT) not in shown  # the clone this test runs from
+    assert follows("--unshare-net") and follows("--unshare-pid")
     assert command[-3:] == ["python", "-m", "ipykernel_launcher"]
     assert ("setpriv" in " ".join(command)) == (os.geteuid() == 0)
