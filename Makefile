@@ -1,7 +1,10 @@
 # Attention, from scratch — set-up, book, tests.
 #   make book    set up .venv and build the HTML book into _build/html
 #   make test    set up .venv and run every test (what CI runs)
-#   make lab     copy the exercises to my_work/ and open them in JupyterLab with nbgrader's extensions
+#   make lab     copy the exercises to my_work/ and open them in the learners' JupyterLab: nbgrader's
+#                Validate button, none of the instructor's tools (lab/start.py, settings in lab/learner/)
+#   make instructor-lab   JupyterLab at the repository root with every nbgrader tool (Formgrader,
+#                Create Assignment, ...) for writing solutions/ and grading
 #   make exercises   regenerate exercises/ from solutions/ with nbgrader
 #   make benchmark   run benchmarks/ and rewrite benchmarks/RESULTS.md
 # The Python that creates .venv: PYTHON=/path/to/python, else the newest supported python3.x on PATH
@@ -15,7 +18,7 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 
-.PHONY: setup book test lab exercises lock benchmark clean
+.PHONY: setup book test lab instructor-lab exercises lock benchmark clean
 
 setup: $(STAMP)
 	@$(BIN)/python -c 'import sys; print("Using .venv: Python", sys.version.split()[0], "(" + sys.base_prefix + ")")'
@@ -62,10 +65,14 @@ test: setup
 	$(BIN)/python -m pytest --junitxml=_build/test-report.xml
 
 # Learners work on a copy of the release in my_work/ (ignored by git): a new chapter's
-# exercise is copied in, answers already there are never overwritten.
+# exercise is copied in, answers already there are never overwritten. lab/start.py adds --allow-root
+# as root; tests/test_browser.py starts the lab with it too.
 lab: setup
 	mkdir -p my_work && cp -R -n exercises/. my_work/
-	$(BIN)/jupyter lab --notebook-dir=my_work $(if $(filter 0,$(shell id -u)),--allow-root)
+	$(BIN)/python lab/start.py learner --notebook-dir=my_work
+
+instructor-lab: setup
+	$(BIN)/python lab/start.py instructor
 
 exercises: setup
 	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment "$$a" --force --log-level=WARN || exit 1; done

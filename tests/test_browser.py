@@ -9,9 +9,11 @@ when CI=true). Without Chromium these tests skip, saying how to install it; with
   also render its maths with the book's own MathJax, show figures and code and offer its .ipynb,
   and the appendix on the repository must show its diagram. A screenshot of each page's first
   screen goes to _build/screenshots/.
-- The lab: JupyterLab, started as `make lab` starts it (on a temporary copy of exercises/), opens
-  chapter 1's exercise; running it and pressing nbgrader's Validate button reports a failure on
-  the release and success once the answers are typed in.
+- The lab: JupyterLab, started as `make lab` starts it (lab/start.py, on a temporary copy of
+  exercises/), opens chapter 1's exercise; running it and pressing nbgrader's Validate button
+  reports a failure on the release and success once the answers are typed in. The learner's lab
+  has none of the instructor's tools (Formgrader, Create Assignment, course and assignment lists),
+  in the browser nor on the server (checked without Chromium too); `make instructor-lab` has them.
 """
 from __future__ import annotations
 
@@ -19,13 +21,16 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -321,17 +326,31 @@ WRITTEN_ANSWER = (
 )
 
 
-@pytest.fixture(scope="module")
-def lab(chromium, tmp_path_factory):
-    """JupyterLab on a temporary copy of the release, started as `make lab` starts it (from the
-    course root, which holds nbgrader_config.py, on the learner's folder); stopped at the end."""
-    course = tmp_path_factory.mktemp("lab")
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "exercises", course / "my_work")
+LAB_START = ROOT / "lab" / "start.py"  # what `make lab` and `make instructor-lab` run
+# nbgrader's lab plugins that the learner's lab leaves out (lab/learner/labconfig/page_config.json),
+# with the line each logs in the browser's console when it starts; Validate is the one kept.
+INSTRUCTOR_PLUGINS = {
+    "@jupyter/nbgrader:menu": None,  # the Nbgrader menu: it held only the tools below
+    "@jupyter/nbgrader:formgrader": "JupyterLab extension formgrader is activated!",
+    "@jupyter/nbgrader:create-assignment": 'Extension "create_assignment" activated.',
+    "@jupyter/nbgrader:course-list": "JupyterLab extension course-list is activated!",
+    "@jupyter/nbgrader:assignment-list": "JupyterLab extension assignment-list is activated!",
+}
+VALIDATE_PLUGIN = "@jupyter/nbgrader:validate-assignment"
+VALIDATE_STARTED = "JupyterLab extension validate-assignment is activated!"
+# Addresses of nbgrader's server extensions: formgrader, course_list, assignment_list; validate_assignment.
+INSTRUCTOR_ADDRESSES = ("/formgrader", "/formgraders", "/assignments", "/courses")
+VALIDATE_ADDRESS = "/nbgrader_version?version="
+
+
+@contextmanager
+def _started_lab(role: str, course: Path, notebook_dir: str):
+    """JupyterLab for `role` as lab/start.py starts it (from the course root, which holds
+    nbgrader_config.py), on a free port of 127.0.0.1 without a token; yields its address."""
     # Keep JupyterLab's state out of the home directory, and its news question out of the way
     # (answering it would make the lab fetch a feed).
     settings = course / ".lab" / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
+    settings.mkdir(parents=True, exist_ok=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     env = tool_env() | {
         "JUPYTER_RUNTIME_DIR": str(course / ".lab" / "runtime"),
@@ -339,14 +358,13 @@ def lab(chromium, tmp_path_factory):
         "JUPYTERLAB_WORKSPACES_DIR": str(course / ".lab" / "workspaces"),
     }
     port = _free_port()
+    # lab/start.py replaces itself with the server (exec), so terminate() below reaches the server
     command = [
-        sys.executable, "-m", "jupyter", "lab", "--notebook-dir=my_work", "--no-browser",
+        sys.executable, str(LAB_START), role, f"--notebook-dir={notebook_dir}", "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         "--IdentityProvider.token=", "--ServerApp.password=",
     ]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    log = open(course / "lab.log", "w+")
+    log = open(course / f"{role}-lab.log", "w+")
     server = subprocess.Popen(command, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -360,9 +378,9 @@ def lab(chromium, tmp_path_factory):
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
                 log.seek(0)
-                pytest.fail(f"JupyterLab did not start:\n{log.read()[-4000:]}")
+                pytest.fail(f"JupyterLab ({role}) did not start:\n{log.read()[-4000:]}")
             time.sleep(0.5)
-        yield url, course
+        yield url
     finally:
         server.terminate()  # the server shuts its kernels down on SIGTERM
         try:
@@ -371,6 +389,68 @@ def lab(chromium, tmp_path_factory):
             server.kill()
             server.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    """The learner's JupyterLab on a temporary copy of the release, started as `make lab` starts it
+    (lab/start.py learner, from the course root, on the learner's folder); stopped at the end."""
+    course = tmp_path_factory.mktemp("lab")
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "exercises", course / "my_work")
+    with _started_lab("learner", course, "my_work") as url:
+        yield url, course
+
+
+@pytest.fixture(scope="module")
+def lab(chromium, lab_server):
+    """The learner's lab, for the tests that need Chromium."""
+    return lab_server
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def _page_config(url: str) -> dict:
+    """The page config the lab's HTML page gives the browser (disabled plugins included)."""
+    with urllib.request.urlopen(f"{url}/lab", timeout=30) as response:
+        html = response.read().decode()
+    data = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', html, re.S)
+    assert data, "no page config in the lab's page"
+    return json.loads(data.group(1))
+
+
+def test_learner_lab_serves_no_instructor_tools(lab_server):
+    """Without a browser: nbgrader's instructor server extensions are not loaded (their addresses
+    are 404) while Validate's is; the page tells the browser to skip the instructor's plugins,
+    and those plugins are still the ones nbgrader ships (a renamed plugin would slip through)."""
+    url, _ = lab_server
+    served = {address: _status(url + address) for address in INSTRUCTOR_ADDRESSES}
+    assert served == {address: 404 for address in INSTRUCTOR_ADDRESSES}, served
+    assert _status(url + VALIDATE_ADDRESS) == 200, "Validate's server extension is not loaded"
+
+    config = _page_config(url)
+    assert set(config["disabledExtensions"]) == set(INSTRUCTOR_PLUGINS), config["disabledExtensions"]
+    assert VALIDATE_PLUGIN not in config["disabledExtensions"]
+    bundle = Path(sys.prefix, "share", "jupyter", "labextensions", "@jupyter", "nbgrader", "static")
+    shipped = "".join(path.read_text(errors="replace") for path in bundle.glob("*.js"))
+    missing = [plugin for plugin in [*INSTRUCTOR_PLUGINS, VALIDATE_PLUGIN] if f'"{plugin}"' not in shipped]
+    assert not missing, f"nbgrader's lab extension ({bundle}) has no plugin {missing}"
+
+
+def test_instructor_lab_has_every_nbgrader_tool(tmp_path):
+    """`make instructor-lab` (lab/start.py instructor) loads the Formgrader and disables no plugin."""
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    with _started_lab("instructor", tmp_path, ".") as url:
+        assert _status(f"{url}/formgrader") == 200, "the Formgrader is not served"
+        assert _status(url + VALIDATE_ADDRESS) == 200
+        disabled = [plugin for plugin in _page_config(url)["disabledExtensions"] if "nbgrader" in plugin]
+        assert not disabled, disabled
 
 
 # Wait for "Run All Cells" to finish: nothing queued or running, and either an error shown
@@ -430,6 +510,29 @@ def _type_into(page, cell, text: str) -> None:
     page.keyboard.insert_text(text)
 
 
+def _no_instructor_tools(page, console: list[str]) -> None:
+    """The learner's lab shows none of nbgrader's instructor tools: no Nbgrader menu, no Create
+    Assignment sidebar, no nbgrader command in the command palette, and of nbgrader's plugins only
+    Validate started (each logs a line when it starts; by the time a notebook is open, every plugin
+    has started)."""
+    menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
+    assert "Run" in menus and "Nbgrader" not in menus, menus
+    assert page.locator("#nbgrader-create_assignemnt").count() == 0, "the Create Assignment sidebar is there"
+    assert page.locator(".jp-SideBar .lm-TabBar-tab", has_text="Create Assignment").count() == 0
+    started = [line for line in INSTRUCTOR_PLUGINS.values() if line in console]
+    assert VALIDATE_STARTED in console and not started, (started, console)
+    # the command palette lists every command at once when it opens (in the instructor's lab:
+    # nbgrader:open-assignment-list, -course-list, -create-assignment, -formgrader)
+    page.get_by_role("menuitem", name="View", exact=True).click()
+    page.locator('.lm-Menu-item[data-command="apputils:activate-command-palette"]').click()
+    items = page.locator(".lm-CommandPalette .lm-CommandPalette-item")
+    items.and_(page.locator('[data-command="notebook:run-all-cells"]')).wait_for(state="attached")
+    nbgrader = items.and_(page.locator('[data-command^="nbgrader:"]')).evaluate_all("items => items.map(i => i.dataset.command)")
+    assert not nbgrader, f"nbgrader commands in the palette: {nbgrader}"
+    page.keyboard.press("Escape")
+    page.locator(".lm-CommandPalette").wait_for(state="hidden")
+
+
 def test_lab_validate_fails_on_the_release_and_passes_once_solved(browser, lab):
     from playwright.sync_api import expect
 
@@ -439,15 +542,17 @@ def test_lab_validate_fails_on_the_release_and_passes_once_solved(browser, lab):
     page = context.new_page()
     page.set_default_timeout(60_000)
     requests = _Requests(page, url)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
     try:
         page.goto(f"{url}/lab/tree/{NOTEBOOK}")
-        # the notebook is open and every cell attached; nbgrader's extensions are there
+        # the notebook is open and every cell attached; nbgrader's Validate button is there
         cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
         cells.nth(len(release.cells) - 1).wait_for(state="attached")
         assert cells.count() == len(release.cells)
-        assert page.get_by_role("menuitem", name="Nbgrader", exact=True).is_visible(), "no Nbgrader menu"
         assert page.locator(".jp-NotebookPanel-toolbar .validate-button").inner_text().strip() == "Validate"
         page.locator(".jp-NotebookPanel-toolbar .jp-KernelName", has_text="Python 3").wait_for()
+        _no_instructor_tools(page, console)
 
         # the release: running it stops at the first stub; Validate reports the failure
         _run_all(page, expect_error=True)
