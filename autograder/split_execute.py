@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import builtins
 import contextlib
 import copy
 import json
@@ -39,12 +38,10 @@ from dataclasses import dataclass, field
 from jupyter_core.utils import run_sync
 from nbformat import NotebookNode
 
+from autograder.cell_plan import CellPlan, used_names
 from autograder.execute import SandboxedExecute
 
 __all__ = ["SplitExecute"]
-
-_BUILTINS = set(dir(builtins))
-
 
 @dataclass
 class _Kernel:
@@ -58,67 +55,6 @@ class _Kernel:
     gave_up: str | None = None
 
 
-@dataclass
-class _Plan:
-    """What the gradebook says about the notebook's cells."""
-
-    tests: dict[str, str]  # grade id of a test cell -> its source
-    locked_sources: set[str]  # sources of the locked cells that are not tests
-    learner_names: list[str]  # top-level names the answer cells define
-
-    @classmethod
-    def from_gradebook(cls, resources: dict) -> "_Plan":
-        from nbgrader.api import Gradebook
-
-        info = resources["nbgrader"]
-        with Gradebook(info["db_url"]) as gradebook:
-            notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
-            graded = {cell.name for cell in notebook.grade_cells}
-            answers = {cell.name for cell in notebook.solution_cells}
-            tests, locked, names = {}, set(), []
-            for cell in notebook.source_cells:
-                if cell.cell_type != "code":
-                    continue
-                if cell.name in graded and cell.name not in answers:
-                    tests[cell.name] = cell.source
-                elif cell.name in answers:
-                    names += [n for n in _defined_names(cell.source) if n not in names]
-                elif cell.locked:
-                    locked.add(cell.source)
-        return cls(tests, locked, names)
-
-
-def _parse(source: str):
-    # IPython magics and shell escapes are not Python: read them as comments.
-    lines = ["# " + line if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
-    try:
-        return ast.parse("\n".join(lines))
-    except SyntaxError:
-        return None
-
-
-def _defined_names(source: str) -> list[str]:
-    tree = _parse(source)
-    if tree is None:
-        return []
-    names = []
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.append(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names += [t.id for t in targets if isinstance(t, ast.Name)]
-    return names
-
-
-def _used_names(source: str) -> list[str]:
-    tree = _parse(source)
-    if tree is None:
-        return []
-    found = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    return sorted(found - _BUILTINS)
-
-
 def _failure(name: str, text: str) -> str:
     return json.dumps({"error": [name, text]})
 
@@ -129,7 +65,7 @@ class SplitExecute(SandboxedExecute):
     # -- the notebook -------------------------------------------------------------------
 
     def preprocess(self, nb, resources=None, km=None):
-        self._plan = _Plan.from_gradebook(resources)
+        self._plan = CellPlan.from_gradebook(resources)
         self._learner = _Kernel("learner")
         self._trusted = _Kernel("trusted")
         self._current = self._learner
@@ -284,7 +220,7 @@ class SplitExecute(SandboxedExecute):
                 if self._gave_up:
                     return self._run_trusted(cell, resources, index, keep)
             self._silently(f"__import__('autograder.trusted_tests', fromlist=['install']).install("
-                           f"get_ipython().user_ns, {_used_names(cell.source)!r}, {self._plan.learner_names!r})",
+                           f"get_ipython().user_ns, {used_names(cell.source)!r}, {self._plan.learner_names!r})",
                            index)
             if keep:
                 cell, resources = super().preprocess_cell(cell, resources, index)

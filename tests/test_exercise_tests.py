@@ -84,3 +84,61 @@ def test_wrong_answer_fails_the_tests_and_the_hidden_tests_alone(chapter, functi
             pytest.fail(f"{part} of {chapter}/{function} accepted the wrong answer: {label}")
         # A wrong answer that cannot even run would make this test pass for nothing.
         assert not isinstance(caught.value, (NameError, SyntaxError, ImportError)), f"broken wrong answer: {caught.value!r}"
+
+
+# -- inputs overwritten in place (issue 25) --------------------------------------------------
+# For every graded function, an answer that computes the right result, then writes zeros into every
+# array and tensor it was given and returns zeros of the right shape: a test that computed its
+# expected values from its own arrays after the call would accept it. call_own_code passes copies.
+
+
+def _zeroed_in_place(value) -> bool:
+    """Write zeros into every array and plain tensor in value (lists, tuples, dicts too); whether any was."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if isinstance(value, np.ndarray) and value.flags.writeable and value.size:
+        value[...] = 0
+        return True
+    if torch is not None and isinstance(value, torch.Tensor) and not value.requires_grad and value.numel():
+        with torch.no_grad():
+            value.zero_()
+        return True
+    if isinstance(value, (list, tuple)):
+        return any([_zeroed_in_place(v) for v in value])
+    if isinstance(value, dict):
+        return any([_zeroed_in_place(v) for v in value.values()])
+    return False
+
+
+def _zeros_like(value):
+    import sys
+
+    torch = sys.modules.get("torch")
+    if isinstance(value, np.ndarray):
+        return np.zeros_like(value)
+    if torch is not None and isinstance(value, torch.Tensor):
+        return torch.zeros_like(value)
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return type(value)(0)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_zeros_like(v) for v in value)
+    return value
+
+
+@pytest.mark.parametrize("chapter, function", [(c, f) for c, fs in WRONG_ANSWERS.items() for f in fs])
+def test_an_answer_that_zeroes_its_inputs_and_returns_zeros_fails(chapter, function):
+    namespace = _namespace(chapter)
+    model, zeroed = namespace[function], []
+
+    def overwrites_its_inputs(*args, **kwargs):
+        result = model(*args, **kwargs)
+        zeroed.append(_zeroed_in_place((args, kwargs)))
+        return _zeros_like(result)
+
+    namespace[function] = overwrites_its_inputs
+    with pytest.raises(Exception) as caught, np.errstate(all="ignore"):
+        exec(_test_source(chapter, function), namespace)
+        pytest.fail(f"the test of {chapter}/{function} accepted zeros after its inputs were overwritten with zeros")
+    assert not isinstance(caught.value, (NameError, SyntaxError, ImportError)), f"broken: {caught.value!r}"
+    assert zeroed, f"{chapter}/{function}: the test never called the answer"
