@@ -27,6 +27,7 @@ SUITES = [
     ("tests.grading.test_autograde_environment", "autograding from a copy of the course; the kernel's environment"),
     ("tests.grading.test_autograde_fairness", "a correct answer that warns keeps its points"),
     ("tests.grading.test_collection", "LMS collection (hostile archives)"),
+    ("tests.grading.test_preflight", "autograde's preflight: the reference solution first, refusals"),
     ("tests.test_browser", "browser (Chromium)"),
     ("tests.test_ddp", "DistributedDataParallel (2 processes)"),
     ("tests.test_benchmarks", "benchmark smoke runs"),
