@@ -131,7 +131,13 @@ class SandboxedKernelManager(AsyncKernelManager):
         "Only for code you trust.",
     ).tag(config=True)
     max_message_size = Integer(
-        256 * MiB, help="Larger messages from the kernel are refused by the grader's sockets (ZMQ_MAXMSGSIZE)."
+        64 * MiB, help="Larger messages (each part of one) from the kernel are refused by the grader's sockets "
+        "(ZMQ_MAXMSGSIZE); the sockets also queue at most 16 messages."
+    ).tag(config=True)
+    max_grader_growth = Integer(
+        1 * GiB, help="How much the grader's own memory may grow while the kernel runs (messages it sends faster "
+        "than they are read, parts of messages beyond the per-part limit); checked twice a second, past it the "
+        "kernel is killed. Not applied to the trusted kernel, which runs only the course's code."
     ).tag(config=True)
 
     # Filled in by SandboxedExecute before the kernel starts.
@@ -140,6 +146,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     hidden_files: list[str] = []
     extra_env: dict[str, str] = {}
     label: str = "kernel"
+    guards_grader = True  # whether its watchdog bounds the grader's growth (not for the trusted kernel)
 
     _sandbox_dir: str | None = None
     _sandboxed = False
@@ -155,7 +162,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         # Every socket of this manager and of its clients refuses oversized messages and keeps
         # few of them queued: a flood of output cannot fill the grader's memory.
         context.setsockopt(zmq.MAXMSGSIZE, self.max_message_size)
-        context.setsockopt(zmq.RCVHWM, 64)
+        context.setsockopt(zmq.RCVHWM, 16)
         return context
 
     # -- start --------------------------------------------------------------------------
@@ -197,7 +204,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._watchdog = Watchdog(
                 self.provisioner.process, [(self._workdir, self._workdir_before), (self._sandbox_dir, frozenset())],
                 max_disk_bytes=self.max_disk_bytes, max_disk_files=self.max_disk_files,
-                max_total_memory=self.max_total_memory, label=self.label, log=self.log)
+                max_total_memory=self.max_total_memory, label=self.label, log=self.log,
+                max_grader_growth=self.max_grader_growth if self.guards_grader else None)
 
     def _free_uid(self) -> int:
         """A uid no account has and no other sandbox holds. Graders running side by side

@@ -181,32 +181,45 @@ def clean_workdir(workdir: str, owner: tuple[int, int] | None, log, label: str) 
 # --------------------------------------------------------------------------------------
 
 
+def _resident() -> int:
+    """Bytes of memory this process holds (resident set; /proc/self/statm, cheap to read)."""
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 class Watchdog:
     """A thread that measures, twice a second, what the kernel added on disk and the memory of
     all its processes, and kills ``process`` (bwrap: its PID namespace and every process in it go
     too) past the limits. ``exceeded`` then says why, in words."""
 
     def __init__(self, process, folders: list[tuple[str, frozenset[str]]], *, max_disk_bytes: int,
-                 max_disk_files: int, max_total_memory: int, label: str, log):
+                 max_disk_files: int, max_total_memory: int, label: str, log, max_grader_growth: int | None = None):
         self.process, self.folders, self.label, self.log = process, folders, label, log
         self.max_disk_bytes, self.max_disk_files, self.max_total_memory = max_disk_bytes, max_disk_files, max_total_memory
+        # What the kernel makes the grader hold (messages queued in its sockets): the grader's own growth
+        # while this kernel lives. None for a kernel that runs only the course's code (the trusted one).
+        self.max_grader_growth, self.grader_base = max_grader_growth, _resident()
         self.disk_exceeded: str | None = None
         self.memory_exceeded: str | None = None
+        self.grader_exceeded: str | None = None
         self._stop = threading.Event()
         threading.Thread(target=self._watch, name=f"limits watch: {label}", daemon=True).start()
 
     @property
     def exceeded(self) -> str | None:
-        return self.disk_exceeded or self.memory_exceeded
+        return self.disk_exceeded or self.memory_exceeded or self.grader_exceeded
 
     def stop(self) -> None:
         self._stop.set()
 
     def _watch(self) -> None:
-        failed = False
-        while not self._stop.wait(0.5) and self.process.returncode is None:
+        failed, tick = False, 0
+        # The grader's own memory every 0.1 s (a flood fills it in a second); the kernel's files and
+        # processes every 0.5 s (walking its folders costs more).
+        while not self._stop.wait(0.1) and self.process.returncode is None:
+            tick += 1
             try:
-                why = self.check()
+                why = self.check_grader() or (self.check() if tick % 5 == 0 else None)
             except Exception:  # noqa: BLE001 (a bug here must not stop grading: said once, tried again)
                 if not failed:
                     self.log.warning("[sandbox] %s: the disk and memory check failed", self.label, exc_info=True)
@@ -215,6 +228,17 @@ class Watchdog:
             if why:
                 self.process.kill()
                 return
+
+    def check_grader(self) -> str | None:
+        """Sets and returns why the kernel must go, if it made the grader grow past its limit."""
+        if self.max_grader_growth is None:
+            return None
+        grown = _resident() - self.grader_base
+        if grown > self.max_grader_growth:
+            self.grader_exceeded = (
+                f"it flooded the grader with output: the grader's memory grew by {grown / MiB:.0f} MiB "
+                f"while it ran (limit {self.max_grader_growth / MiB:.0f} MiB)")
+        return self.grader_exceeded
 
     def check(self) -> str | None:
         """Sets and returns why the kernel must go, if it must."""

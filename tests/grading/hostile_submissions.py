@@ -213,3 +213,20 @@ print("<script>alert('printed')</script>")
 CALLS_THE_REFERENCE = '''def cosine_similarity(a, b):
     return course_lib.cosine_similarity(a, b)
 '''
+
+# Answer cell embed: while a hidden test waits for it, a thread floods the output channel with
+# multi-part messages (each part under the sockets' per-part limit), which nobody reads until the test
+# is over; the grader would queue them in its own memory (issue 25). Bounded: 3 GiB at most.
+FLOODS_THE_GRADER = '''import threading, time
+
+def _flood():
+    kernel = get_ipython().kernel
+    part = b"x" * (8 << 20)
+    for _ in range(48):  # 48 messages of 8 parts of 8 MiB
+        kernel.session.send(kernel.iopub_socket, "display_data", {"data": {}, "metadata": {}}, buffers=[part] * 8)
+
+def embed(ids, table):
+    threading.Thread(target=_flood, daemon=True).start()
+    time.sleep(8)
+    return np.asarray(table)[np.asarray(ids)]
+'''
