@@ -32,6 +32,7 @@ import builtins
 import json
 import pickle
 import sys
+import traceback
 import warnings
 
 import numpy as np
@@ -181,6 +182,25 @@ def serve(request: str) -> str:
         return json.dumps({"error": [type(error).__name__, str(error)[:2000]]})
 
 
+def _error_of(error: BaseException) -> list[str]:
+    """[type name, message] of an exception the learner's code raised, the message ending with the
+    line of the learner's own code that raised it (what the feedback shows, without the traceback,
+    which would name the grader's files)."""
+    try:
+        text = str(error)[:2000]
+    except BaseException:  # noqa: BLE001 (a __str__ that raises, or recurses without end)
+        text = "(its message could not be read)"
+    try:
+        frames = [f for f in traceback.extract_tb(error.__traceback__)
+                  if "ipykernel_" in f.filename or f.filename.startswith("<ipython-input")]
+        if frames:
+            frame = frames[-1]
+            text += f"\n(raised in your code: {frame.name}, line {frame.lineno}: {(frame.line or '').strip()[:200]})"
+    except Exception:  # noqa: BLE001 (the line is a courtesy)
+        pass
+    return [type(error).__name__, text]
+
+
 def _call(message) -> str:
     from course_lib.grading import reference_blocked
 
@@ -198,7 +218,7 @@ def _call(message) -> str:
                 result = function(*args, **kwargs)
             reply = {"result": encode(result)}
         except BaseException as error:  # noqa: BLE001
-            reply = {"error": [type(error).__name__, str(error)[:2000]]}
+            reply = {"error": _error_of(error)}
     reply["warnings"] = [[w.category.__name__, str(w.message)[:500]] for w in caught[:20]]
     reply["changed"] = [[where, encode(_state(value))] for where, value in
                         [*enumerate(args), *kwargs.items()] if _state(value) is not None]

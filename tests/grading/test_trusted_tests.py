@@ -112,6 +112,30 @@ def test_exceptions_warnings_and_errstate_cross_over(learner):
         overflow(np.array([1000.0]))
 
 
+def test_an_error_names_the_learners_own_line_and_a_hostile_message_is_harmless(learner):
+    import linecache
+
+    cell = "/tmp/ipykernel_7/3141592.py"  # where IPython compiles a notebook cell
+    source = "def normalise(x):\n    total = x.sum()\n    return x / total.item(0, 0)\n"
+    linecache.cache[cell] = (len(source), None, source.splitlines(True), cell)
+    namespace = {}
+    exec(compile(source, cell, "exec"), namespace)
+
+    class Hostile(Exception):
+        def __str__(self):
+            return str(self)  # recurses without end
+
+    def hostile(x):
+        raise Hostile()
+
+    normalise, hostile = learner(normalise=namespace["normalise"], hostile=hostile)
+    with pytest.raises(ValueError) as raised:
+        normalise(np.ones(3))
+    assert "raised in your code: normalise, line 3: return x / total.item(0, 0)" in str(raised.value)
+    with pytest.raises(trusted_tests.LearnerError, match="Hostile: .its message could not be read"):
+        hostile(1)
+
+
 def test_in_place_changes_to_state_are_copied_back_and_to_inputs_are_not(learner):
     def scale_in_place(a, rng):
         a *= 2
