@@ -87,9 +87,9 @@ def check_reference(assignment: str, coursedir, config, log, parent=None) -> str
             f"so no submission was graded: {why or 'see the log above'}")
     summary = f"preflight: the reference solution of {assignment} scores {scored:g}/{possible:g} in the sandbox"
     os.makedirs(os.path.dirname(cache), exist_ok=True)
-    with open(cache + ".partial", "w") as f:
-        json.dump({"key": key, "summary": summary}, f)
-    os.replace(cache + ".partial", cache)
+    with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(cache), suffix=".partial", delete=False) as f:
+        json.dump({"key": key, "summary": summary}, f)  # two graders at once never write one file
+    os.replace(f.name, cache)
     return summary
 
 
