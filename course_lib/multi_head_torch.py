@@ -54,7 +54,11 @@ class MultiHeadAttention(nn.Module):
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.dropout = nn.Dropout(dropout)  # on the attention weights, as in the original paper
+        # Dropout on the attention weights. The 2017 paper applies dropout only to each
+        # sublayer's output and to the embedding sums (section 5.4); dropout here comes
+        # from the reference implementations (tensor2tensor, the Annotated Transformer)
+        # and is what nn.MultiheadAttention's dropout does too.
+        self.dropout = nn.Dropout(dropout)
 
     def _split(self, x):
         batch, length, _ = x.shape

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import random
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -51,8 +52,36 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-# Dense bf16 tensor-core peak in FLOP/s from the vendors' datasheets (SXM parts).
-PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "T4": 65e12}
+# Dense (no sparsity) bf16 tensor-core peak in FLOP/s from NVIDIA's datasheets, keyed by
+# the words of the name torch.cuda.get_device_name reports ("NVIDIA H100 PCIe", "NVIDIA
+# H100 80GB HBM3" for the SXM part, "NVIDIA L40S"). Variants of one chip differ: the PCIe
+# and NVL cards run at lower clocks and power than the SXM modules. T4 (Turing) has no
+# bf16 tensor cores; its figure is the fp16 one.
+PEAK_BF16_FLOPS = {
+    "H200 NVL": 835e12, "H200": 989e12,
+    "H100 NVL": 835e12, "H100 PCIe": 756e12, "H100": 989e12,  # "H100" alone: SXM / HBM3
+    "A100": 312e12,  # SXM4 and PCIe alike
+    "L40S": 362e12, "L40": 181e12, "L4": 121e12,
+    "A10": 125e12, "T4": 65e12,
+}
+
+
+def _name_words(name: str) -> set[str]:
+    return set(re.split(r"[\s_-]+", name.upper()))
+
+
+def datasheet_peak_flops(name: str) -> float | None:
+    """The ``PEAK_BF16_FLOPS`` entry for a GPU named ``name``, or None if there is none.
+
+    A key matches when each of its words is a whole word of the name (so "L4" does not
+    match "NVIDIA L40S", nor "A10" "NVIDIA A100-SXM4-80GB"), and of the keys that match
+    the most specific, the one with the most words, wins ("H100 PCIe" over "H100").
+    """
+    words = _name_words(name)
+    matches = [key for key in PEAK_BF16_FLOPS if _name_words(key) <= words]
+    if not matches:
+        return None
+    return PEAK_BF16_FLOPS[max(matches, key=lambda key: len(_name_words(key)))]
 
 
 def peak_flops(device) -> float | None:
@@ -64,8 +93,7 @@ def peak_flops(device) -> float | None:
     """
     device = torch.device(device)
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
+        return datasheet_peak_flops(torch.cuda.get_device_name(device))
     if device.type == "cpu":
         return _cpu_peak_flops()
     return None
@@ -305,6 +333,9 @@ class Trainer:
             "step": self.step,
             "data_generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
+            # Each GPU has a generator of its own (dropout on the GPU draws from it), which
+            # torch.get_rng_state does not include.
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "settings": self.settings.__dict__,
         }
 
@@ -318,6 +349,13 @@ class Trainer:
         self.step = state["step"]
         self.generator.set_state(state["data_generator"])
         torch.set_rng_state(state["torch_rng"])
+        cuda_rng = state.get("cuda_rng", [])  # absent in checkpoints written before it was saved
+        if cuda_rng and torch.cuda.is_available():
+            if len(cuda_rng) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(cuda_rng)
+            else:  # saved with another number of GPUs: restore those both runs have
+                for index, rng in enumerate(cuda_rng[: torch.cuda.device_count()]):
+                    torch.cuda.set_rng_state(rng, index)
 
     @classmethod
     def resume(cls, path, model, data: TextData, val_data: TextData | None = None, device=None) -> "Trainer":

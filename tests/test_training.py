@@ -15,6 +15,7 @@ from course_lib.training_torch import (
     TrainingSettings,
     accumulate_gradients,
     autocast_dtype,
+    datasheet_peak_flops,
     lm_loss,
     mfu,
     peak_flops,
@@ -145,6 +146,73 @@ def test_resumed_training_continues_exactly(tmp_path):
     assert resumed.train(4, progress=False).loss == continued  # bit for bit
     for a, b in zip(first.model.parameters(), resumed.model.parameters()):
         assert torch.equal(a, b)
+
+
+def test_checkpoint_keeps_and_restores_every_gpus_random_state(monkeypatch):
+    """Dropout on a GPU draws from that GPU's generator, not the CPU's: a resumed GPU run
+    is only the same run if the checkpoint holds those states too. Runs on a CPU, with
+    torch.cuda's state functions replaced by stand-ins that record what they get."""
+    trainer = small_trainer(TrainingSettings(steps=2, batch_size=4, warmup_steps=2))
+    state = trainer.state_dict()
+    assert "cuda_rng" in state
+    if not torch.cuda.is_available():
+        assert state["cuda_rng"] == []
+
+    saved = [torch.arange(16, dtype=torch.uint8), torch.arange(16, 32, dtype=torch.uint8)]  # two GPUs
+    restored = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [t.clone() for t in saved])
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: restored.update(all=states))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda rng, index: restored.update({index: rng}))
+    state = trainer.state_dict()
+    assert all(torch.equal(a, b) for a, b in zip(state["cuda_rng"], saved)) and len(state["cuda_rng"]) == 2
+    torch.manual_seed(123)  # move the CPU generator on: loading must bring it back
+    trainer.load_state_dict(state)
+    assert all(torch.equal(a, b) for a, b in zip(restored["all"], saved))
+    assert torch.equal(torch.get_rng_state(), state["torch_rng"])
+
+    restored.clear()  # resumed on one GPU: the first GPU's state, and no error
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    trainer.load_state_dict(state)
+    assert list(restored) == [0] and torch.equal(restored[0], saved[0])
+
+    restored.clear()  # a checkpoint from before the key existed still loads
+    del state["cuda_rng"]
+    trainer.load_state_dict(state)
+    assert restored == {}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_checkpoint_round_trips_the_real_cuda_random_state():
+    trainer = small_trainer(TrainingSettings(steps=2, batch_size=4, warmup_steps=2))
+    state = trainer.state_dict()
+    expected = torch.rand(5, device="cuda")
+    torch.rand(100, device="cuda")
+    trainer.load_state_dict(state)
+    assert torch.equal(torch.rand(5, device="cuda"), expected)
+
+
+@pytest.mark.parametrize("name, peak", [
+    ("NVIDIA H100 80GB HBM3", 989e12),  # SXM
+    ("NVIDIA H100 PCIe", 756e12),
+    ("NVIDIA H100 NVL", 835e12),
+    ("NVIDIA H200", 989e12),
+    ("NVIDIA H200 NVL", 835e12),
+    ("NVIDIA A100-SXM4-80GB", 312e12),
+    ("NVIDIA A100 80GB PCIe", 312e12),
+    ("NVIDIA A10", 125e12),
+    ("NVIDIA L4", 121e12),
+    ("NVIDIA L40S", 362e12),
+    ("NVIDIA L40", 181e12),
+    ("Tesla T4", 65e12),
+    ("NVIDIA A10G", None),  # not in the table: no MFU rather than another GPU's peak
+    ("NVIDIA GeForce RTX 4090", None),
+])
+def test_datasheet_peak_is_the_gpus_own_not_a_namesakes(name, peak, monkeypatch):
+    assert datasheet_peak_flops(name) == peak
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    assert peak_flops(torch.device("cuda")) == peak  # the path Trainer.report takes
 
 
 def test_device_helpers_on_this_machine():
