@@ -142,3 +142,22 @@ def test_an_answer_that_zeroes_its_inputs_and_returns_zeros_fails(chapter, funct
         pytest.fail(f"the test of {chapter}/{function} accepted zeros after its inputs were overwritten with zeros")
     assert not isinstance(caught.value, (NameError, SyntaxError, ImportError)), f"broken: {caught.value!r}"
     assert zeroed, f"{chapter}/{function}: the test never called the answer"
+
+
+# -- float32 is a correct choice where the learner picks the dtype (issue 20) ------------------
+# These functions build their arrays from integers: an answer in float32 is as right as one in float64,
+# so the tests compare at float32's precision (each wrong answer above still fails them).
+FLOAT32_IS_A_CHOICE = [("07_positional", "sinusoidal_positional_encoding"), ("07_positional", "shift_matrix"),
+                       ("09_training", "label_smoothed_targets")]
+
+
+@pytest.mark.parametrize("chapter, function", FLOAT32_IS_A_CHOICE)
+def test_a_correct_float32_answer_passes(chapter, function):
+    namespace = _namespace(chapter)
+    model = namespace[function]
+
+    def in_float32(*args, **kwargs):
+        return np.asarray(model(*args, **kwargs), dtype=np.float32)
+
+    namespace[function] = in_float32
+    exec(_test_source(chapter, function), namespace)

@@ -318,6 +318,13 @@ WRONG_ANSWERS = {
             "calls the reference": "def merge_heads(x):\n    return course_lib.merge_heads(x)",
         },
         "multi_head_attention": {
+            # Right for a (B, L_q, L_k) mask, the only rank the tests once used (issue 20).
+            "head axis always inserted at position 1": (
+                "def multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads, mask=None):\n"
+                "    q, k, v = (split_heads(x @ w, num_heads) for x, w in ((x_q, w_q), (x_kv, w_k), (x_kv, w_v)))\n"
+                "    if mask is not None:\n        mask = np.asarray(mask)[:, None]\n"
+                "    return merge_heads(attention(q, k, v, mask)) @ w_o"
+            ),
             "missing output projection": (
                 "def multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, num_heads, mask=None):\n"
                 "    q, k, v = (split_heads(x @ w, num_heads) for x, w in ((x_q, w_q), (x_kv, w_k), (x_kv, w_v)))\n"
