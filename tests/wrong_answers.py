@@ -475,6 +475,12 @@ WRONG_ANSWERS = {
             "calls the reference": "def decoder_self_mask(tgt_ids, pad_id):\n    return course_lib.decoder_self_mask(tgt_ids, pad_id)",
         },
         "greedy_decode": {
+            # The padding of shorter sources attended to: right for the unpadded rows only (issue 20).
+            "ignores the source padding mask": GREEDY_HEAD + (
+                "            logits = model.decode(out, memory, torch.ones(out.shape[1], out.shape[1]).tril().bool(), None)\n"
+                "            out = torch.cat([out, logits[:, -1].argmax(-1)[:, None]], 1)\n"
+                "        return out[:, 1:]"
+            ),
             "decodes without the causal mask": GREEDY_HEAD + (
                 "            logits = model.decode(out, memory, None, src_mask)\n"
                 "            out = torch.cat([out, logits[:, -1].argmax(-1)[:, None]], 1)\n"
