@@ -96,6 +96,7 @@ LONG_GROUPS_FIRST = [
     "tests/grading/test_autograde_tampering.py",
     "tests/grading/test_parallel_grading.py",
     "tests/test_benchmarks.py",
+    "tests/grading/test_autograde_fairness.py",
     "nbgrader 11_classification",
     "nbgrader 08_transformer",
     "nbgrader 10_pretrained",
