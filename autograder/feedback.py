@@ -37,7 +37,8 @@ class HideHiddenTests(ClearHiddenTests):
         # Checked here, where only feedback runs (nbgrader_config.py imports this module for every
         # command): without the template nbconvert would silently load MathJax from a CDN.
         if not (Path(TEMPLATE_DIR) / "feedback" / "mathjax.html.j2").is_file():
-            raise RuntimeError(f"the feedback template is missing from {TEMPLATE_DIR}: reinstall the course (pip install -e .)")
+            raise RuntimeError(f"the feedback template is missing from {TEMPLATE_DIR}: "
+                               "reinstall the course (pip install -e .)")
         super().__init__(**kw)
 
     def preprocess_cell(self, cell, resources, cell_index):

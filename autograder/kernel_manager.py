@@ -8,8 +8,9 @@ nbgrader's ``Execute`` step of ``nbgrader autograde`` by :class:`autograder.exec
 which starts every kernel through :class:`SandboxedKernelManager`:
 
 * **bubblewrap** (``bwrap``, Debian package ``bubblewrap``) gives the kernel its own
-  mount, process, network, IPC and hostname namespaces: the file system is read-only;
-  ``/tmp``, ``/dev/shm`` and ``/run`` are small private tmpfs; the grader's home and the
+  mount, process, network, IPC and hostname namespaces. It sees an allowlist of paths,
+  read-only (:mod:`autograder.mounts`: the system's folders, the Python environment, the
+  course's public files); ``/tmp`` and ``/dev/shm`` are small private tmpfs; the grader's home and the
   course's private paths (the source/solutions, ``submitted/``, ``autograded/``,
   ``feedback/``, the gradebook, ``.git``, nbgrader's logs and config, the exchange) are
   not there at all; the only writable folder on disk is the submission's own working
@@ -28,8 +29,7 @@ which starts every kernel through :class:`SandboxedKernelManager`:
 * **a separate user**: when the grader runs as root (``RLIMIT_NPROC`` does not apply to
   root, and root may write any file), the kernel runs as an otherwise unused uid
   (``setpriv``, all capabilities dropped, ``no_new_privs``). Without root the kernel runs
-  as the grader's own user inside bubblewrap's user namespace: the same mounts and limits,
-  but a file the instructor can read that lies outside the hidden paths stays readable.
+  as the grader's own user inside bubblewrap's user namespace, with the same mounts and limits.
 
 :class:`SandboxedExecute` also keeps the grading going when a submission misbehaves:
 a cell that runs past the timeout is interrupted (and the kernel replaced if it ignores

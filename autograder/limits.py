@@ -195,7 +195,8 @@ class Watchdog:
     def __init__(self, process, folders: list[tuple[str, frozenset[str]]], *, max_disk_bytes: int,
                  max_disk_files: int, max_total_memory: int, label: str, log, max_grader_growth: int | None = None):
         self.process, self.folders, self.label, self.log = process, folders, label, log
-        self.max_disk_bytes, self.max_disk_files, self.max_total_memory = max_disk_bytes, max_disk_files, max_total_memory
+        self.max_disk_bytes, self.max_disk_files = max_disk_bytes, max_disk_files
+        self.max_total_memory = max_total_memory
         # What the kernel makes the grader hold (messages queued in its sockets): the grader's own growth
         # while this kernel lives. None for a kernel that runs only the course's code (the trusted one).
         self.max_grader_growth, self.grader_base = max_grader_growth, _resident()

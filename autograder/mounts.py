@@ -1,9 +1,10 @@
 """The sandbox's walls: whether bubblewrap runs here, and the mounts a kernel gets.
 
-A kernel sees a read-only view of the machine in which the grader's home, ``/run``, ``/tmp`` and
-the course's private paths (solutions, submissions, the gradebook, ...) are not there at all;
-its one writable folder on disk is its own working folder. :class:`MountPlan` builds
-bubblewrap's arguments for that view; :func:`course_mounts` fills it for one kernel.
+A kernel sees an allowlist of paths, read-only: the system's folders, the Python environment and
+the course's public files; the grader's home, ``/run``, the grader's ``/tmp``, other checkouts and
+the course's private paths (solutions, submissions, the gradebook, ...) are not there at all. Its
+one writable folder on disk is its own working folder. :class:`MountPlan` builds bubblewrap's
+arguments for that view; :func:`plan_mounts` fills it for one kernel.
 """
 from __future__ import annotations
 
