@@ -58,7 +58,7 @@ class SandboxedExecute(Execute):
         config=True
     )
     max_notebook_seconds = Integer(
-        600, help="Time a notebook may take in all (its cells in both kernels, restarts and replays included); "
+        300, help="Time a notebook may take in all (its cells in both kernels, restarts and replays included); "
         "past it the remaining cells are not run and score 0. The per-cell limit (ExecutePreprocessor.timeout) "
         "alone would let a notebook of many slow cells hold the grading for hours."
     ).tag(config=True)

@@ -164,6 +164,21 @@ except OSError as error:
     print(f"replacing the notebook: denied ({type(error).__name__})")
 '''
 
+# Free cell: files that are almost all holes. Each stays under the file size limit and allocates
+# next to nothing, but copies in full (nbgrader's feedback copies the folder): 16 x 32 MiB = 512 MiB
+# of apparent size, which is what the disk limit counts (issue 25).
+SPARSE_FILES = """import time
+for i in range(16):
+    with open(f"sparse_{i}.bin", "wb") as f:
+        f.truncate(32 << 20)
+    time.sleep(0.2)
+time.sleep(3)
+print("sparse files: all written")
+"""
+
+# Free cell: sleeps far past the notebook's time budget in one cell, under the per-cell limit.
+SLEEPS_PAST_THE_BUDGET = "import time\ntime.sleep(100)\n"
+
 # -- Fooling the checks instead of answering (graded in a kernel of their own) ------------
 
 # Wrong answers, each with the checks its tests use patched to pass. Every patch happens in
@@ -210,6 +225,12 @@ display(Javascript("alert('javascript')"))
 display(Markdown("<script>alert('markdown')</script>"))
 print("<script>alert('printed')</script>")
 '''
+# A written answer (Markdown) with active content, for the formgrader and the feedback (issue 25).
+MARKDOWN_SCRIPTS = """One-hot vectors are orthogonal, so **every** pair has cosine 0 and each has 1 with itself.
+<script>alert('answer')</script>
+<img src="x" onerror="alert('image')">
+<a href="javascript:alert('link')">a link</a> and [another](javascript:alert('markdown link'))
+"""
 CALLS_THE_REFERENCE = '''def cosine_similarity(a, b):
     return course_lib.cosine_similarity(a, b)
 '''

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import ROOT, nbgrader, tool_env
+from conftest import ROOT, tool_env
 from grading_helpers import filled_in, make_course, require_sandbox, submit
 from notebooks import as_submitted, cells_by_id, graded_test_cells, grading, solution_notebook
 

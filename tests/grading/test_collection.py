@@ -213,7 +213,7 @@ def test_only_the_assignments_notebooks_and_timestamp_are_taken(course, tmp_path
         (f"alice/{CHAPTER}/data.csv", b"1,2"),
         (f"alice/{CHAPTER}/inner.zip", b"PK"),
         (f"alice/{CHAPTER}/notes/{NOTEBOOK}", RELEASE),
-        (f"alice/02_qkv/02_qkv.ipynb", RELEASE),
+        ("alice/02_qkv/02_qkv.ipynb", RELEASE),
         ("README.txt", b"exported"),
         (f"bob/{CHAPTER}/timestamp.txt", b"2026-01-10 12:00:00"),  # and no notebook
         (f"carol/{CHAPTER}/my work.ipynb", RELEASE),  # the only notebook: renamed

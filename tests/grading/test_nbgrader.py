@@ -14,12 +14,10 @@ from grading_helpers import filled_in as _filled_in, require_sandbox, submit as 
 from notebooks import (
     HIDDEN_REGION,
     SOLUTION_REGION,
-    answer_cells,
     cells_by_id,
     grading,
     hidden_part,
     release_notebook,
-    solution_cells,
     solution_notebook,
     graded_test_cells,
 )

@@ -9,7 +9,6 @@ import builtins
 import io
 import json
 import math
-import warnings
 
 import __main__
 import numpy as np
