@@ -1,6 +1,6 @@
 """The HTML book builds with no warning, and every chapter page has its maths, its figures
 and the course_lib code it shows; the appendices are in the book, the README stays short and
-points at them, and the diagram of the repository's flows is what its script draws."""
+points at them, and every diagram in book/figures/ is what its script draws and has alt text."""
 from __future__ import annotations
 
 import re
@@ -158,20 +158,50 @@ def test_readme_is_short_and_links_to_files_that_exist():
     assert not missing, f"README.md links to files that do not exist: {missing}"
 
 
-def test_the_flow_diagram_is_what_its_script_draws():
-    """book/figures/flows.svg is committed; after changing flows.py, run `python book/figures/flows.py`."""
+DIAGRAMS = sorted(p for p in (ROOT / "book" / "figures").glob("*.py") if not p.name.startswith("_"))
+# A figure a page shows from book/figures/, with its alt text (a MyST figure directive and its options).
+FIGURE_DIRECTIVE = re.compile(r"```\{figure\} figures/([\w-]+\.svg)\n((?::[\w-]+:.*\n)*)")
+
+
+def figures_shown(page: str) -> dict[str, str]:
+    """The diagrams of book/figures/ that a page (book/<name>.md or .ipynb) shows: file name -> alt text."""
+    path = ROOT / f"{page}.ipynb"
+    if path.is_file():
+        import nbformat
+
+        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    else:
+        text = (ROOT / f"{page}.md").read_text()
+    found = {}
+    for name, options in FIGURE_DIRECTIVE.findall(text + "\n"):
+        alt = re.search(r"^:alt: (.*)$", options, re.M)
+        found[name] = alt.group(1).strip() if alt else ""
+    return found
+
+
+@pytest.mark.parametrize("script", DIAGRAMS, ids=[p.stem for p in DIAGRAMS])
+def test_every_diagram_is_what_its_script_draws(script):
+    """book/figures/<name>.svg is committed; after changing <name>.py, run `python book/figures/<name>.py`."""
     import importlib.util
     import xml.etree.ElementTree as ET
 
-    spec = importlib.util.spec_from_file_location("flows", ROOT / "book" / "figures" / "flows.py")
-    flows = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(flows)
-    drawn = flows.draw()
+    spec = importlib.util.spec_from_file_location(script.stem, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    drawn = module.draw()
     assert ET.fromstring(drawn).tag == "{http://www.w3.org/2000/svg}svg"
-    assert (ROOT / "book" / "figures" / "flows.svg").read_text(encoding="utf-8") == drawn, (
-        "book/figures/flows.svg is not what book/figures/flows.py draws: run `python book/figures/flows.py`"
+    assert script.with_suffix(".svg").read_text(encoding="utf-8") == drawn, (
+        f"book/figures/{script.stem}.svg is not what its script draws: run `python book/figures/{script.name}`"
     )
-    assert "figures/flows.svg" in (ROOT / "book" / "repository.md").read_text()
+    shown_on = [page for page in TOC_FILES + APPENDIX if f"{script.stem}.svg" in figures_shown(page)]
+    assert shown_on, f"no page shows book/figures/{script.stem}.svg"
+
+
+@pytest.mark.parametrize("page", TOC_FILES + APPENDIX)
+def test_every_shown_diagram_exists_and_has_alt_text(page):
+    for name, alt in figures_shown(page).items():
+        assert (ROOT / "book" / "figures" / name).is_file(), f"{page} shows figures/{name}, which does not exist"
+        assert len(alt) >= 40, f"{page}: figures/{name} needs an :alt: that says what it shows (40+ characters)"
 
 
 @pytest.mark.slow
