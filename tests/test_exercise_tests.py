@@ -161,3 +161,66 @@ def test_a_correct_float32_answer_passes(chapter, function):
 
     namespace[function] = in_float32
     exec(_test_source(chapter, function), namespace)
+
+
+# -- one mistake costs one test (issue 20, exercise 3) ----------------------------------------
+# A later answer may build on the learner's earlier functions. Its test accepts it when it gives exactly
+# what those functions give, so a wrong earlier function costs only its own test's points. Not for the
+# answers that call the reference (nothing to build on) or return zeros (nothing to check a scale on).
+NOTHING_TO_BUILD_ON = {"calls the reference", "zeros its inputs in place"}
+LATER_TESTS = {"attention_scores": ["scaled_attention_scores", "self_attention_scores"],
+               "scaled_attention_scores": ["self_attention_scores"]}
+
+
+@pytest.mark.parametrize("earlier, label", [(f, label) for f in LATER_TESTS for label in WRONG_ANSWERS["03_scores"][f]
+                                            if label not in NOTHING_TO_BUILD_ON])
+def test_a_wrong_earlier_function_costs_only_its_own_test(earlier, label):
+    namespace = _namespace("03_scores")
+    exec(WRONG_ANSWERS["03_scores"][earlier][label], namespace)
+    with pytest.raises(Exception), np.errstate(all="ignore"):  # the earlier test itself fails...
+        exec(_test_source("03_scores", earlier), dict(namespace))
+    for later in LATER_TESTS[earlier]:  # ...and the later answers, built on it, keep their points
+        # the model answers look the earlier function up in their own globals: make them the namespace's
+        answer = namespace[later]
+        namespace[later] = type(answer)(answer.__code__, namespace, answer.__name__)
+    for later in LATER_TESTS[earlier]:
+        with np.errstate(all="ignore"):
+            exec(_test_source("03_scores", later), dict(namespace))
+
+
+CORRECT_ALTERNATIVES = {
+    "attention_scores": {
+        "einsum": 'def attention_scores(q, k):\n    return np.einsum("...id,...jd->...ij", q, k)',
+        "float32": "def attention_scores(q, k):\n"
+                   "    q, k = np.asarray(q, np.float32), np.asarray(k, np.float32)\n"
+                   "    return q @ np.swapaxes(k, -1, -2)",
+        "matmul with mT": "def attention_scores(q, k):\n    return np.matmul(q, np.asarray(k).mT)",
+    },
+    "scaled_attention_scores": {
+        "einsum, no helper": "def scaled_attention_scores(q, k):\n"
+                             '    return np.einsum("...id,...jd->...ij", q, k) / np.sqrt(np.shape(k)[-1])',
+        "float32": "def scaled_attention_scores(q, k):\n"
+                   "    q, k = np.asarray(q, np.float32), np.asarray(k, np.float32)\n"
+                   "    return q @ np.swapaxes(k, -1, -2) / np.float32(np.sqrt(q.shape[-1]))",
+        "queries scaled first": "def scaled_attention_scores(q, k):\n"
+                                "    return attention_scores(q / np.sqrt(np.shape(q)[-1]), k)",
+    },
+    "self_attention_scores": {
+        "einsum, no helper": "def self_attention_scores(x, w_q, w_k):\n"
+                             '    q, k = np.einsum("...nd,de->...ne", x, w_q), np.einsum("...nd,de->...ne", x, w_k)\n'
+                             '    return np.einsum("...id,...jd->...ij", q, k) / np.sqrt(np.shape(w_k)[-1])',
+        "float32": "def self_attention_scores(x, w_q, w_k):\n"
+                   "    x = np.asarray(x, np.float32)\n"
+                   "    q, k = x @ np.asarray(w_q, np.float32), x @ np.asarray(w_k, np.float32)\n"
+                   "    return q @ np.swapaxes(k, -1, -2) / np.float32(np.sqrt(q.shape[-1]))",
+        "from the raw scores": "def self_attention_scores(x, w_q, w_k):\n"
+                               "    return attention_scores(x @ w_q, x @ w_k) / np.sqrt(np.shape(w_q)[1])",
+    },
+}
+
+
+@pytest.mark.parametrize("function, label", [(f, label) for f, answers in CORRECT_ALTERNATIVES.items() for label in answers])
+def test_a_correct_alternative_answer_earns_the_points(function, label):
+    namespace = _namespace("03_scores")
+    exec(CORRECT_ALTERNATIVES[function][label], namespace)
+    exec(_test_source("03_scores", function), namespace)
