@@ -53,7 +53,8 @@ from .multi_head import flop_count, merge_heads, multi_head_attention, parameter
 from .positional import apply_rope, shift_matrix, sinusoidal_positional_encoding
 from .pretrained import additive_attention_mask, best_matching_head, load_minilm, mean_pool, pattern_score
 from .qkv import hard_lookup, init_projection, mix_values, project_qkv
-from .scores import attention_scores, scaled_attention_scores, score_statistics, self_attention_scores
+from .scores import (additive_attention_scores, attention_scores, scaled_attention_scores, score_statistics,
+                     self_attention_scores)
 from .softmax import entropy, naive_softmax, softmax, softmax_with_temperature
 from .training import kv_cache_step, label_smoothed_targets, warmup_inverse_sqrt_lr
 from .transformer import decoder_self_mask, feed_forward, layer_norm
@@ -119,6 +120,7 @@ __all__ = [
     "layer_norm",
     "WordTokenizer",
     "apply_rope",
+    "additive_attention_scores",
     "attention_scores",
     "causal_mask",
     "cosine_similarity",
