@@ -219,8 +219,76 @@ CORRECT_ALTERNATIVES = {
 }
 
 
+# -- one mistake costs one test (issue 20, chapters 4-6) ---------------------------------------
+# A later answer calls an earlier one (attention calls the learner's softmax, multi-head attention
+# the learner's split_heads and merge_heads). Its test grades the later function: the reference's
+# parts pass, and so do the learner's own wrong ones, as long as they return values (a part that
+# raises, or calls the reference, which raises while grading, still breaks the function that uses it).
+# The answer cells are executed again with the wrong part in place, as a kernel would: the later
+# function looks its helper up in the namespace it was defined in.
+ONE_MISTAKE = {
+    ("04_softmax", "softmax"): ["entropy", "scaled_dot_product_attention"],
+    ("05_masking", "causal_mask"): ["padding_mask", "masked_attention"],
+    ("05_masking", "padding_mask"): ["masked_attention"],
+    ("06_multi_head", "split_heads"): ["merge_heads", "multi_head_attention"],
+    ("06_multi_head", "merge_heads"): ["multi_head_attention"],
+}
+RAISES_WHEN_CALLED = {"calls the reference", "heads after the tokens", "keeps only the first head"}
+
+
+def _namespace_with(chapter: str, function: str, wrong: str) -> dict:
+    namespace: dict = {"__name__": "__main__"}
+    for cell in solution_notebook(chapter).cells:
+        role = grading(cell)
+        if cell.cell_type == "code" and role.get("locked") and not role.get("grade"):
+            exec(cell.source, namespace)
+        elif cell.cell_type == "code" and role.get("solution"):
+            exec(wrong if role["grade_id"] == function else as_submitted(cell.source), namespace)
+    plt.close("all")
+    return namespace
+
+
+@pytest.mark.parametrize("chapter, function, label, later", [
+    (chapter, function, label, later)
+    for (chapter, function), laters in ONE_MISTAKE.items()
+    for label in WRONG_ANSWERS[chapter][function] if label not in RAISES_WHEN_CALLED
+    for later in laters
+])
+def test_a_wrong_part_costs_only_its_own_test(chapter, function, label, later):
+    namespace = _namespace_with(chapter, function, WRONG_ANSWERS[chapter][function][label])
+    with np.errstate(all="ignore"):
+        exec(_test_source(chapter, later), namespace)
+
+
+# Correct answers written another way: attention in float32, or with einsum.
+OTHER_RIGHT_ANSWERS = {
+    ("04_softmax", "scaled_dot_product_attention"): {
+        "float32": (
+            "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+            "    q, k, v = (np.asarray(a, dtype=np.float32) for a in (q, k, v))\n"
+            "    s = q @ np.swapaxes(k, -1, -2) / np.float32(np.sqrt(q.shape[-1]))\n"
+            "    if mask is not None:\n        s = np.where(mask, s, np.float32(-np.inf))\n"
+            "    e = np.exp(s - s.max(axis=-1, keepdims=True))\n"
+            "    w = e / e.sum(axis=-1, keepdims=True)\n    return w @ v, w"
+        ),
+        "einsum": (
+            "def scaled_dot_product_attention(q, k, v, mask=None):\n"
+            "    s = np.einsum('...qd,...kd->...qk', q, k) / np.sqrt(q.shape[-1])\n"
+            "    if mask is not None:\n        s = np.where(mask, s, -np.inf)\n"
+            "    w = softmax(s)\n    return np.einsum('...qk,...kd->...qd', w, v), w"
+        ),
+    },
+}
+
+
 @pytest.mark.parametrize("function, label", [(f, label) for f, answers in CORRECT_ALTERNATIVES.items() for label in answers])
 def test_a_correct_alternative_answer_earns_the_points(function, label):
     namespace = _namespace("03_scores")
     exec(CORRECT_ALTERNATIVES[function][label], namespace)
     exec(_test_source("03_scores", function), namespace)
+
+
+@pytest.mark.parametrize("chapter, function, label", [(c, f, label) for (c, f), answers in OTHER_RIGHT_ANSWERS.items() for label in answers])
+def test_a_right_answer_written_another_way_passes(chapter, function, label):
+    namespace = _namespace_with(chapter, function, OTHER_RIGHT_ANSWERS[chapter, function][label])
+    exec(_test_source(chapter, function), namespace)
