@@ -129,3 +129,22 @@ def test_real_heads_with_recognisable_behaviour(minilm):
         cls_scores.append(pattern_score(stacked, np.eye(length)[[0] * length]).max())
     assert previous_token_heads == {(0, 2)}
     assert min(cls_scores) > 0.8
+
+
+def test_the_chapter_diagram_shows_what_the_model_reads(minilm):
+    # book/figures/minilm_pipeline.py draws its tokens and ids by hand; they must be the tokenizer's,
+    # and its layer, head and width numbers the model's own.
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "book" / "figures" / "minilm_pipeline.py"
+    spec = importlib.util.spec_from_file_location("minilm_pipeline", script)
+    diagram = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diagram)
+    tokenizer, model = minilm
+    padded = tokenizer([diagram.SENTENCE], padding="max_length", max_length=len(diagram.TOKENS))
+    assert tokenizer.convert_ids_to_tokens(padded["input_ids"][0]) == diagram.TOKENS
+    assert padded["input_ids"][0] == diagram.IDS and padded["attention_mask"][0] == diagram.MASK
+    config = diagram.config()
+    assert (config["num_hidden_layers"], config["num_attention_heads"], config["hidden_size"]) == (
+        len(model.layers), model.config.num_attention_heads, model.config.hidden_size)
