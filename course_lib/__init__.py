@@ -20,7 +20,7 @@ chapter  module                             graded functions
 8        :mod:`course_lib.transformer`,     layer_norm, feed_forward, decoder_self_mask;
          :mod:`course_lib.transformer_torch` EncoderLayer, DecoderLayer, Transformer,
                                             greedy_decode, beam_search;
-         :mod:`course_lib.translation`      the numbers-to-words task
+         :mod:`course_lib.translation`      the numbers-to-words task; corpus_bleu
 9        :mod:`course_lib.training`,        warmup_inverse_sqrt_lr, label_smoothed_targets,
          :mod:`course_lib.gpt`,             kv_cache_step; the torch GPT, generate,
          :mod:`course_lib.training_torch`,  Trainer; a language with known entropy
@@ -67,6 +67,7 @@ from .scores import (additive_attention_scores, attention_scores, scaled_attenti
 from .softmax import entropy, naive_softmax, softmax, softmax_with_temperature
 from .training import kv_cache_step, label_smoothed_targets, warmup_inverse_sqrt_lr
 from .transformer import decoder_self_mask, feed_forward, layer_norm
+from .translation import corpus_bleu
 
 _TORCH_MODULES = {
     "MultiHeadAttention": "multi_head_torch",
@@ -134,6 +135,7 @@ __all__ = [
     "MultiHeadAttention",
     "Transformer",
     "beam_search",
+    "corpus_bleu",
     "decoder_self_mask",
     "feed_forward",
     "greedy_decode",

@@ -6,6 +6,7 @@ the irregular teens and tens, and that zeros are silent. The splits never share 
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -110,6 +111,35 @@ def make_splits(n_train=20_000, n_val=1_000, n_test=1_000, max_number=100_000, s
 def exact_match(predictions: list[str], references: list[str]) -> float:
     """Share of predictions identical to their reference."""
     return float(np.mean([p == r for p, r in zip(predictions, references)]))
+
+
+def corpus_bleu(hypotheses: list[list[str]], references: list[list[str]], max_n: int = 4) -> float:
+    """Corpus BLEU (Papineni et al., 2002) of token lists, one reference each; a score in [0, 100].
+
+    Counts are pooled over the whole corpus before any division. For n = 1 … ``max_n``, the
+    clipped (modified) precision p_n is the number of hypothesis n-grams that also occur in the
+    reference, each n-gram counted at most as often as the reference has it, divided by the
+    number of hypothesis n-grams. BLEU is their geometric mean times the brevity penalty,
+    exp(1 - r / c) when the hypotheses' total length c is at most the references' r (1 when
+    c > r). No smoothing: if some p_n is 0 the geometric mean, and the score, is 0.
+    """
+    from collections import Counter
+
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
+    matches, totals = [0] * max_n, [0] * max_n
+    for hypothesis, reference in zip(hypotheses, references):
+        for n in range(1, max_n + 1):
+            hyp = Counter(tuple(hypothesis[i : i + n]) for i in range(len(hypothesis) - n + 1))
+            ref = Counter(tuple(reference[i : i + n]) for i in range(len(reference) - n + 1))
+            matches[n - 1] += sum(min(count, ref[gram]) for gram, count in hyp.items())  # clipped
+            totals[n - 1] += sum(hyp.values())
+    if min(matches) == 0:  # a zero precision (or no n-grams of some order at all)
+        return 0.0
+    log_mean = sum(math.log(m / t) for m, t in zip(matches, totals)) / max_n
+    c, r = sum(map(len, hypotheses)), sum(map(len, references))
+    brevity_penalty = 1.0 if c > r else math.exp(1 - r / c)
+    return 100 * brevity_penalty * math.exp(log_mean)
 
 
 def bleu(predictions: list[str], references: list[str]) -> float:

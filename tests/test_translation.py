@@ -52,3 +52,44 @@ def test_the_shipped_small_translator_loads_and_speaks_numbers():
     # under-trained on purpose: the shape of the answers, few of the digits
     assert sum(s.split()[1:2] == ["hundred"] for s in sentences) > 50
     assert 0.0 < exact_match(sentences, split.references()) < 0.5
+
+
+BLEU_CASES = {
+    "perfect": (["one hundred forty two", "twenty thousand nineteen"], ["one hundred forty two", "twenty thousand nineteen"]),
+    "partial, longer than the references": (
+        ["the cat sat on the mat today", "one two three four five six"],
+        ["the cat sat on the mat", "one two three four five"]),
+    "brevity penalty": (["the cat sat on", "one two three four"], ["the cat sat on the mat", "one two three four five six"]),
+    "clipping": (["the the the the the the the"], ["the cat is on the mat and"]),
+    "a zero 4-gram count": (["a b c x d e f", "one two"], ["a b c d e f g", "one two"]),
+    "no 4-grams at all": (["a b c", "d e"], ["a b c", "d e"]),
+    "many sentences": ([number_to_words(n) for n in (12_345, 99_998, 70_707, 8_000, 41)],
+                       [number_to_words(n) for n in (12_345, 99_999, 70_070, 8_001, 42)]),
+}
+
+
+@pytest.mark.parametrize("case", BLEU_CASES, ids=list(BLEU_CASES))
+def test_corpus_bleu_equals_sacrebleu(case):
+    import sacrebleu
+
+    from course_lib import corpus_bleu
+
+    hypotheses, references = BLEU_CASES[case]
+    ours = corpus_bleu([h.split() for h in hypotheses], [r.split() for r in references])
+    theirs = sacrebleu.corpus_bleu(hypotheses, [references], tokenize="none", smooth_method="none")
+    assert ours == pytest.approx(theirs.score, abs=1e-6)
+    assert 0 <= ours <= 100
+
+
+def test_corpus_bleu_by_hand():
+    from course_lib import corpus_bleu
+
+    # 4 of 4 unigrams, 3 of 3 bigrams, 2 trigrams, 1 four-gram: all precisions 1, c = 4 < r = 6.
+    assert corpus_bleu([["the", "cat", "sat", "on"]], [["the", "cat", "sat", "on", "the", "mat"]]) == pytest.approx(
+        100 * np.exp(1 - 6 / 4))
+    # "the" seven times against a reference with two: unigram precision 2/7, no bigram matches -> 0.
+    assert corpus_bleu([["the"] * 7], [["the", "cat", "is", "on", "the", "mat", "and"]]) == 0.0
+    assert corpus_bleu([["the"] * 7], [["the", "cat", "is", "on", "the", "mat", "and"]], max_n=1) == pytest.approx(
+        100 * 2 / 7)
+    with pytest.raises(ValueError):
+        corpus_bleu([["a"]], [])
