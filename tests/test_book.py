@@ -204,6 +204,12 @@ def test_every_shown_diagram_exists_and_has_alt_text(page):
         assert len(alt) >= 40, f"{page}: figures/{name} needs an :alt: that says what it shows (40+ characters)"
 
 
+def test_every_chapter_has_a_drawn_diagram():
+    """Issue 20: a diagram of each mechanism, not only plots of numbers."""
+    without = [page for page in TOC_FILES if not figures_shown(page)]
+    assert not without, f"chapters without a diagram from book/figures/: {without}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", APPENDIX)
 def test_appendix_page_is_built(build_log, page):
