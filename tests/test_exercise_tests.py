@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from notebooks import answer_cells, as_submitted, cells_by_id, grading, hidden_part, solution_notebook
-from wrong_answers import WRONG_ANSWERS
+from wrong_answers import OTHER_CORRECT_ANSWERS, WRONG_ANSWERS
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -148,7 +148,7 @@ def test_an_answer_that_zeroes_its_inputs_and_returns_zeros_fails(chapter, funct
 # These functions build their arrays from integers: an answer in float32 is as right as one in float64,
 # so the tests compare at float32's precision (each wrong answer above still fails them).
 FLOAT32_IS_A_CHOICE = [("07_positional", "sinusoidal_positional_encoding"), ("07_positional", "shift_matrix"),
-                       ("09_training", "label_smoothed_targets")]
+                       ("09_training", "label_smoothed_targets"), ("12_modern_attention", "rms_norm")]
 
 
 @pytest.mark.parametrize("chapter, function", FLOAT32_IS_A_CHOICE)
@@ -160,4 +160,15 @@ def test_a_correct_float32_answer_passes(chapter, function):
         return np.asarray(model(*args, **kwargs), dtype=np.float32)
 
     namespace[function] = in_float32
+    exec(_test_source(chapter, function), namespace)
+
+
+# -- correct answers written another way (wrong_answers.OTHER_CORRECT_ANSWERS) -----------------
+OTHER_CASES = [(c, f, label) for c, fs in OTHER_CORRECT_ANSWERS.items() for f, answers in fs.items() for label in answers]
+
+
+@pytest.mark.parametrize("chapter, function, label", OTHER_CASES)
+def test_another_correct_answer_passes(chapter, function, label):
+    namespace = _namespace(chapter)
+    exec("import math\nimport torch\n" + OTHER_CORRECT_ANSWERS[chapter][function][label], namespace)
     exec(_test_source(chapter, function), namespace)
