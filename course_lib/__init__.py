@@ -32,6 +32,11 @@ chapter  module                             graded functions
 11       :mod:`course_lib.classification`,  attention_pool, accuracy, train_step; the
          :mod:`course_lib.classifier_torch`, classifiers (bag of embeddings, attention,
          :mod:`course_lib.sentiment`        MiniLM + head); a review language (sentiment)
+12       :mod:`course_lib.modern_attention`, grouped_query_attention, kv_cache_bytes_per_token,
+         :mod:`course_lib.modern_blocks`,   sliding_window_mask, tiled_attention, alibi_bias,
+         :mod:`course_lib.sampling`         rope_angles; rms_norm, SwiGLU, LlamaBlock,
+                                            run_blocks (checkpointing); top_p_filter,
+                                            sample_next, perplexity
 =======  =================================  ==========================================
 
 Conventions, everywhere in the course:
@@ -49,6 +54,10 @@ from .attention import masked_attention, scaled_dot_product_attention
 from .classification import accuracy, attention_pool
 from .embeddings import WordTokenizer, cosine_similarity, embed, one_hot, random_embedding_table, tokenize
 from .masking import causal_mask, masked_softmax, padding_mask
+from .modern_attention import (
+    alibi_bias, alibi_slopes, apply_rope_scaled, grouped_query_attention, kv_cache_bytes_per_token, kv_cache_table,
+    rope_angles, sliding_window_attention, sliding_window_mask, tiled_attention,
+)
 from .multi_head import flop_count, merge_heads, multi_head_attention, parameter_count, split_heads
 from .positional import apply_rope, shift_matrix, sinusoidal_positional_encoding
 from .pretrained import additive_attention_mask, best_matching_head, load_minilm, mean_pool, pattern_score
@@ -75,6 +84,17 @@ _TORCH_MODULES = {
     "BagOfEmbeddings": "classifier_torch",
     "MiniLMClassifier": "classifier_torch",
     "train_step": "classifier_torch",
+    "rms_norm": "modern_blocks",
+    "RMSNorm": "modern_blocks",
+    "swiglu": "modern_blocks",
+    "SwiGLU": "modern_blocks",
+    "LlamaAttention": "modern_blocks",
+    "LlamaBlock": "modern_blocks",
+    "run_blocks": "modern_blocks",
+    "top_p_filter": "sampling",
+    "top_k_filter": "sampling",
+    "sample_next": "sampling",
+    "perplexity": "sampling",
 }
 
 
@@ -148,4 +168,25 @@ __all__ = [
     "softmax_with_temperature",
     "split_heads",
     "tokenize",
+    "alibi_bias",
+    "alibi_slopes",
+    "apply_rope_scaled",
+    "grouped_query_attention",
+    "kv_cache_bytes_per_token",
+    "kv_cache_table",
+    "rope_angles",
+    "sliding_window_attention",
+    "sliding_window_mask",
+    "tiled_attention",
+    "rms_norm",
+    "RMSNorm",
+    "swiglu",
+    "SwiGLU",
+    "LlamaAttention",
+    "LlamaBlock",
+    "run_blocks",
+    "top_p_filter",
+    "top_k_filter",
+    "sample_next",
+    "perplexity",
 ]

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .multi_head_torch import explicit_attention
+from .sampling import sample_next  # noqa: F401  (chapter 9 imported it from here)
 from .transformer_torch import FeedForward
 
 
@@ -44,23 +45,59 @@ class GPTConfig:
 
 
 class KVCache:
-    """Per layer, the keys and values ``(B, H, t, d_head)`` of the ``t`` tokens seen so far."""
+    """Per layer, the keys and values ``(B, H, t, d_head)`` of the ``t`` tokens seen so far.
 
-    def __init__(self, num_layers: int):
-        self.keys: list[torch.Tensor | None] = [None] * num_layers
-        self.values: list[torch.Tensor | None] = [None] * num_layers
+    They live in buffers of ``max_length`` positions allocated at the first :meth:`append`;
+    each step writes its new rows in place (no ``torch.cat``, which would copy the whole cache
+    every step, O(t) per token and O(t²) in all) and attention reads the filled part as a view.
+    ``max_length=None``: the buffers grow by doubling when full (copies only every doubling).
+    """
+
+    def __init__(self, num_layers: int, max_length: int | None = None):
+        if max_length is not None and max_length <= 0:
+            raise ValueError(f"max_length must be positive, got {max_length}")
+        self.max_length = max_length
+        self._keys: list[torch.Tensor | None] = [None] * num_layers  # (B, H, capacity, d_head)
+        self._values: list[torch.Tensor | None] = [None] * num_layers
+        self._lengths = [0] * num_layers
+
+    @property
+    def keys(self) -> list[torch.Tensor | None]:
+        """Per layer, the cached keys ``(B, H, t, d_head)`` (views into the buffers)."""
+        return [None if b is None else b[..., :t, :] for b, t in zip(self._keys, self._lengths)]
+
+    @property
+    def values(self) -> list[torch.Tensor | None]:
+        return [None if b is None else b[..., :t, :] for b, t in zip(self._values, self._lengths)]
 
     def __len__(self) -> int:
         """How many tokens are cached (the position of the next token)."""
-        return 0 if self.keys[0] is None else self.keys[0].shape[-2]
+        return self._lengths[0]
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Add the new tokens' keys and values; return everything cached for ``layer``."""
-        if self.keys[layer] is not None:
-            k = torch.cat([self.keys[layer], k], dim=-2)  # (B, H, t + new, d_head): the time axis
-            v = torch.cat([self.values[layer], v], dim=-2)
-        self.keys[layer], self.values[layer] = k, v
-        return k, v
+        """Write the new tokens' keys and values; return everything cached for ``layer``."""
+        start = self._lengths[layer]
+        end = start + k.shape[-2]  # (B, H, new, d_head): the time axis is -2
+        if self._keys[layer] is None or end > self._keys[layer].shape[-2]:
+            self._reserve(layer, k, v, end)
+        self._keys[layer][..., start:end, :] = k
+        self._values[layer][..., start:end, :] = v
+        self._lengths[layer] = end
+        return self._keys[layer][..., :end, :], self._values[layer][..., :end, :]
+
+    def _reserve(self, layer: int, k: torch.Tensor, v: torch.Tensor, needed: int) -> None:
+        if self.max_length is not None:
+            if needed > self.max_length:
+                raise ValueError(f"{needed} positions do not fit the cache's max_length = {self.max_length}")
+            capacity = self.max_length
+        else:
+            capacity = max(needed, 2 * (0 if self._keys[layer] is None else self._keys[layer].shape[-2]))
+        old_k, old_v, filled = self._keys[layer], self._values[layer], self._lengths[layer]
+        self._keys[layer] = k.new_empty((*k.shape[:-2], capacity, k.shape[-1]))
+        self._values[layer] = v.new_empty((*v.shape[:-2], capacity, v.shape[-1]))
+        if old_k is not None:
+            self._keys[layer][..., :filled, :] = old_k[..., :filled, :]
+            self._values[layer][..., :filled, :] = old_v[..., :filled, :]
 
 
 class CausalSelfAttention(nn.Module):
@@ -155,8 +192,9 @@ class GPT(nn.Module):
             x = block(x, cache, layer)
         return self.lm_head(self.norm(x))  # (B, T, V)
 
-    def new_cache(self) -> KVCache:
-        return KVCache(len(self.blocks))
+    def new_cache(self, max_length: int | None = None) -> KVCache:
+        """An empty cache with room for ``max_length`` positions (default: ``block_size``)."""
+        return KVCache(len(self.blocks), max_length or self.config.block_size)
 
     def num_parameters(self, non_embedding: bool = True) -> int:
         """Parameters; by default without the position embeddings (they cost no FLOPs)."""
@@ -177,44 +215,32 @@ class GPT(nn.Module):
         return asdict(self.config)
 
 
-def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, generator=None):
-    """One token id per row of ``logits (B, V)``.
-
-    ``temperature == 0`` is greedy (argmax). Otherwise the logits are divided by the
-    temperature (below 1: sharper, above 1: flatter), everything outside the ``top_k``
-    largest is dropped, and a token is drawn from the softmax.
-    """
-    if temperature == 0:
-        return logits.argmax(dim=-1)
-    logits = logits / temperature
-    if top_k is not None:
-        kth_largest = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth_largest, float("-inf"))
-    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)[..., 0]
-
-
-@torch.no_grad()
+@torch.inference_mode()
 def generate(model: GPT, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-             use_cache: bool = True, generator: torch.Generator | None = None):
+             use_cache: bool = True, generator: torch.Generator | None = None, top_p: float | None = None):
     """Continue ``ids (B, T)`` by ``max_new_tokens`` tokens; returns ``(B, T + max_new_tokens)``.
 
     With ``use_cache`` the prompt goes through the model once and every later step feeds
-    only the newest token, reading the rest from the cache; the total must fit in
-    ``block_size``. Without it each step re-reads the whole (cropped) context. Both give the
-    same tokens for the same ``generator`` seed.
+    only the newest token, reading the rest from the cache (preallocated for the prompt and
+    the new tokens); the total must fit in ``block_size``. Without it each step re-reads the
+    whole (cropped) context. Both give the same tokens for the same ``generator`` seed.
+    Sampling: :func:`course_lib.sampling.sample_next` (temperature 0 is greedy).
     """
     model.eval()
     block_size = model.config.block_size
-    if use_cache and ids.shape[1] + max_new_tokens > block_size:
+    batch, prompt = ids.shape
+    if use_cache and prompt + max_new_tokens > block_size:
         raise ValueError(
-            f"prompt ({ids.shape[1]}) + max_new_tokens ({max_new_tokens}) exceeds block_size = {block_size}; "
+            f"prompt ({prompt}) + max_new_tokens ({max_new_tokens}) exceeds block_size = {block_size}; "
             "generate fewer tokens or use use_cache=False, which crops the context"
         )
-    cache = model.new_cache() if use_cache else None
+    cache = model.new_cache(prompt + max_new_tokens) if use_cache else None
+    out = ids.new_empty((batch, prompt + max_new_tokens))  # filled in place, like the cache
+    out[:, :prompt] = ids
     step_input = ids
-    for _ in range(max_new_tokens):
-        logits = model(step_input if use_cache else ids[:, -block_size:], cache)[:, -1]  # (B, V)
-        next_id = sample_next(logits, temperature, top_k, generator)  # (B,)
-        ids = torch.cat([ids, next_id[:, None]], dim=1)
-        step_input = next_id[:, None]  # with a cache, only the new token goes in next time
-    return ids
+    for end in range(prompt, prompt + max_new_tokens):
+        logits = model(step_input if use_cache else out[:, max(0, end - block_size):end], cache)[:, -1]  # (B, V)
+        next_id = sample_next(logits, temperature, top_k, top_p, generator)  # (B,)
+        out[:, end] = next_id
+        step_input = out[:, end:end + 1]  # with a cache, only the new token goes in next time
+    return out

@@ -35,6 +35,15 @@ def test_gpt_training_benchmark_runs_and_formats_its_tables():
     assert re.search(r"^Target (met in every row|not met for 1 sequence\(s\) × 4 tokens)", section, re.M), section
 
 
+def test_modern_attention_benchmark_runs_and_formats_its_tables():
+    import modern_attention
+
+    section = modern_attention.run(lengths=(32, 64), naive_up_to=32, window_lengths=(32,), window=4,
+                                   generations=((1, 4),), rounds=1, checkpoint_shape=(1, 32, 8, 1))
+    assert "| Llama-2-70B | GQA | 8 | 320 | 1,280 | yes |" in section and "| 64 | – |" in section
+    assert "| 32 |" in section and "| 1 | 4 |" in section and "| checkpointed |" in section
+
+
 def test_gpu_benchmark_runs_on_the_cpu_at_a_tiny_size(tmp_path):
     import gpu
 

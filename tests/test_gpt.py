@@ -113,3 +113,31 @@ def test_kv_cache_length():
     cache.append(0, torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 3, 4))
     k, _ = cache.append(0, torch.ones(1, 2, 1, 4), torch.ones(1, 2, 1, 4))
     assert len(cache) == 4 and k[0, 0, :, 0].tolist() == [0, 0, 0, 1]
+
+
+def test_the_cache_is_preallocated_and_written_in_place_without_torch_cat(monkeypatch):
+    gpt = model(block_size=40)
+    prompt = torch.randint(30, (2, 5))
+    expected = generate(gpt, prompt, 20, temperature=0.0, use_cache=False)
+    cache = gpt.new_cache(25)
+    gpt(prompt, cache)
+    buffer = cache._keys[0]
+    assert buffer.shape == (2, 4, 25, 8) and cache.keys[0].shape == (2, 4, 5, 8)
+
+    def no_cat(*args, **kwargs):
+        raise AssertionError("torch.cat called during cached generation")
+
+    monkeypatch.setattr(torch, "cat", no_cat)
+    gpt(prompt[:, :1], cache)
+    assert cache._keys[0] is buffer and len(cache) == 6  # the same buffer, one more row filled
+    assert torch.equal(generate(gpt, prompt, 20, temperature=0.0, use_cache=True), expected)  # greedy: same tokens
+    with pytest.raises(ValueError, match="max_length = 25"):
+        cache.append(0, torch.zeros(2, 4, 20, 8, dtype=torch.float64), torch.zeros(2, 4, 20, 8, dtype=torch.float64))
+
+
+def test_top_p_generation_is_the_same_with_and_without_the_cache():
+    gpt = model(block_size=40)
+    prompt = torch.randint(30, (2, 4))
+    runs = [generate(gpt, prompt, 25, temperature=1.2, top_k=20, top_p=0.9, use_cache=use_cache,
+                     generator=torch.Generator().manual_seed(7)) for use_cache in (True, False)]
+    assert torch.equal(runs[0], runs[1])
