@@ -988,16 +988,13 @@ WRONG_ANSWERS = {
             "drops the token that crosses top_p": TOP_P_SORTED + (
                 "    drop_sorted = torch.cumsum(probs, dim=-1) > top_p\n"
             ) + TOP_P_SCATTER,
-            "keeps every token tied with the last one (a probability threshold)": (
-                "def top_p_filter(logits, top_p):\n"
-                "    probs = torch.softmax(logits, dim=-1)\n"
-                "    sorted_probs = torch.sort(probs, dim=-1, descending=True).values\n"
-                "    count = ((torch.cumsum(sorted_probs, dim=-1) - sorted_probs) < top_p).sum(-1, keepdim=True)\n"
-                "    threshold = sorted_probs.gather(-1, count - 1)\n"
-                "    return logits.masked_fill(probs < threshold, float('-inf'))"
-            ),
             "cumulative sum of the logits, not of the probabilities": TOP_P_SORTED + (
                 "    drop_sorted = torch.cumsum(sorted_logits, dim=-1) - sorted_logits >= top_p\n"
+            ) + TOP_P_SCATTER,
+            "one token past the crossing one": TOP_P_SORTED + (
+                "    before = torch.cumsum(probs, dim=-1) - probs\n"
+                "    drop_sorted = torch.zeros_like(before, dtype=torch.bool)\n"
+                "    drop_sorted[..., 1:] = before[..., :-1] >= top_p\n"
             ) + TOP_P_SCATTER,
             "sorted ascending (keeps the least likely)": (
                 "def top_p_filter(logits, top_p):\n"
@@ -1024,34 +1021,28 @@ WRONG_ANSWERS = {
             # First: test_nbgrader's round trip submits it, so it must be a clean mistake.
             "LayerNorm (subtracts the mean)": (
                 "def rms_norm(x, weight, eps=1e-6):\n"
-                "    x = np.asarray(x, dtype=float)\n"
-                "    x = x - x.mean(axis=-1, keepdims=True)\n"
-                "    return x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + eps) * weight"
+                "    x = x - x.mean(dim=-1, keepdim=True)\n"
+                "    return x / torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps) * weight"
             ),
             "eps outside the square root": (
                 "def rms_norm(x, weight, eps=1e-6):\n"
-                "    x = np.asarray(x, dtype=float)\n"
-                "    return x / (np.sqrt(np.mean(x**2, axis=-1, keepdims=True)) + eps) * weight"
+                "    return x / (torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True)) + eps) * weight"
             ),
             "divides by the standard deviation": (
                 "def rms_norm(x, weight, eps=1e-6):\n"
-                "    x = np.asarray(x, dtype=float)\n"
-                "    return x / np.sqrt(np.var(x, axis=-1, keepdims=True) + eps) * weight"
+                "    return x / torch.sqrt(x.var(dim=-1, unbiased=False, keepdim=True) + eps) * weight"
             ),
             "weight ignored": (
                 "def rms_norm(x, weight, eps=1e-6):\n"
-                "    x = np.asarray(x, dtype=float)\n"
-                "    return x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + eps)"
+                "    return x / torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)"
             ),
             "mean over the first axis": (
                 "def rms_norm(x, weight, eps=1e-6):\n"
-                "    x = np.asarray(x, dtype=float)\n"
-                "    return x / np.sqrt(np.mean(x**2, axis=0, keepdims=True) + eps) * weight"
+                "    return x / torch.sqrt(x.pow(2).mean(dim=0, keepdim=True) + eps) * weight"
             ),
             "LayerNorm's default eps (1e-5)": (
                 "def rms_norm(x, weight, eps=1e-5):\n"
-                "    x = np.asarray(x, dtype=float)\n"
-                "    return x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + eps) * weight"
+                "    return x / torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps) * weight"
             ),
             "calls the reference": (
                 "def rms_norm(x, weight, eps=1e-6):\n"
@@ -1060,6 +1051,7 @@ WRONG_ANSWERS = {
         },
     },
 }
+
 
 # Correct answers written another way than the model solution: the tests must accept each one.
 OTHER_CORRECT_ANSWERS = {
@@ -1114,6 +1106,14 @@ OTHER_CORRECT_ANSWERS = {
             ),
         },
         "top_p_filter": {
+            "keeps every token tied with the last one, as course_lib does": (
+                "def top_p_filter(logits, top_p):\n"
+                "    probs = torch.softmax(logits, dim=-1)\n"
+                "    sorted_probs = torch.sort(probs, dim=-1, descending=True).values\n"
+                "    count = ((torch.cumsum(sorted_probs, dim=-1) - sorted_probs) < top_p).sum(-1, keepdim=True)\n"
+                "    threshold = sorted_probs.gather(-1, count - 1)\n"
+                "    return logits.masked_fill(probs < threshold, float('-inf'))"
+            ),
             "ascending sort, drop while the tail stays within 1 - top_p": (
                 "def top_p_filter(logits, top_p):\n"
                 "    sorted_logits, order = torch.sort(logits, dim=-1)\n"
@@ -1137,14 +1137,18 @@ OTHER_CORRECT_ANSWERS = {
         "rms_norm": {
             "through the vector norm": (
                 "def rms_norm(x, weight, eps=1e-6):\n"
-                "    d = np.shape(x)[-1]\n"
-                "    return weight * x / np.sqrt(np.linalg.norm(x, axis=-1, keepdims=True) ** 2 / d + eps)"
+                "    d = x.shape[-1]\n"
+                "    return weight * x / torch.sqrt(torch.linalg.vector_norm(x, dim=-1, keepdim=True) ** 2 / d + eps)"
             ),
-            "in torch, float32": (
+            "rsqrt, computed in float32": (
                 "def rms_norm(x, weight, eps=1e-6):\n"
-                "    x = torch.as_tensor(x, dtype=torch.float32)\n"
-                "    w = torch.as_tensor(weight, dtype=torch.float32)\n"
-                "    return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w).numpy()"
+                "    y = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + eps)\n"
+                "    return y * weight.float()"
+            ),
+            "in numpy, back to a tensor": (
+                "def rms_norm(x, weight, eps=1e-6):\n"
+                "    a = x.numpy()\n"
+                "    return torch.from_numpy(a / np.sqrt(np.mean(a**2, axis=-1, keepdims=True) + eps) * weight.numpy())"
             ),
         },
     },
