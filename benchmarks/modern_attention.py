@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import tracemalloc
@@ -214,11 +215,22 @@ def run(lengths=(512, 1024, 2048, 4096, 8192, 16384), naive_up_to: int = 8192,
         generations=((1, 200), (8, 200), (1, 500)), rounds: int = 5,
         checkpoint_shape=(4, 256, 256, 4)) -> str:
     """The section of RESULTS.md."""
-    lines = ["## Chapter 12: attention at scale (CPU)", "", *kv_cache_section(), ""]
+    load = os.getloadavg()[0]
+    lines = ["## Chapter 12: attention at scale (CPU)", "",
+             f"Load average {load:.1f} on {os.cpu_count()} cores when this run started (above the core count, other "
+             "jobs shared the machine: compare the ratios within a table, not the seconds across sections).", "",
+             *kv_cache_section(), ""]
     lines += [*tiled_section(lengths, naive_up_to), ""]
     lines += [*sliding_section(window_lengths, window), ""]
-    lines += [*generation_section(generations, rounds), ""]
-    lines += checkpoint_section(*checkpoint_shape, rounds=max(1, rounds // 2))
+    threads = torch.get_num_threads()
+    # The torch parts are small models, bound by the per-call overhead: one thread is faster, and with
+    # two threads on a shared machine every op waits at OpenMP's barrier for a descheduled thread.
+    torch.set_num_threads(1)
+    try:
+        lines += [*generation_section(generations, rounds), ""]
+        lines += checkpoint_section(*checkpoint_shape, rounds=max(1, rounds // 2))
+    finally:
+        torch.set_num_threads(threads)
     return "\n".join(lines)
 
 

@@ -10,7 +10,8 @@ its weights with the token embeddings. Attention runs either
   materialises them: the same numbers, slower and O(L²) in memory.
 
 Generation keeps, for every layer, the keys and values of the tokens already seen (the
-*KV cache*), so each new token costs one row of attention instead of a whole forward pass;
+*KV cache*, written in place into buffers preallocated for the whole generation), so each
+new token costs one row of attention instead of a whole forward pass;
 :func:`course_lib.training.kv_cache_step` is the same idea in numpy for one head.
 """
 from __future__ import annotations
