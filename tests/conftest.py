@@ -98,6 +98,7 @@ LONG_GROUPS_FIRST = [
     "tests/test_benchmarks.py",
     "tests/grading/test_autograde_fairness.py",
     "nbgrader 11_classification",
+    "nbgrader 12_modern_attention",
     "nbgrader 08_transformer",
     "nbgrader 10_pretrained",
     "nbgrader 09_training",

@@ -30,6 +30,7 @@ SHOWN_CODE = {
     "book/09_training": "def warmup_inverse_sqrt_lr(",
     "book/10_pretrained": "def additive_attention_mask(",
     "book/11_classification": "def attention_pool(",
+    "book/12_modern_attention": "def grouped_query_attention(",
 }
 
 

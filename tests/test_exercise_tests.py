@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from notebooks import answer_cells, as_submitted, cells_by_id, grading, hidden_part, solution_notebook
-from wrong_answers import WRONG_ANSWERS
+from wrong_answers import OTHER_CORRECT_ANSWERS, WRONG_ANSWERS
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -291,4 +291,15 @@ def test_a_correct_alternative_answer_earns_the_points(function, label):
 @pytest.mark.parametrize("chapter, function, label", [(c, f, label) for (c, f), answers in OTHER_RIGHT_ANSWERS.items() for label in answers])
 def test_a_right_answer_written_another_way_passes(chapter, function, label):
     namespace = _namespace_with(chapter, function, OTHER_RIGHT_ANSWERS[chapter, function][label])
+    exec(_test_source(chapter, function), namespace)
+
+
+# -- correct answers written another way (wrong_answers.OTHER_CORRECT_ANSWERS) -----------------
+OTHER_CASES = [(c, f, label) for c, fs in OTHER_CORRECT_ANSWERS.items() for f, answers in fs.items() for label in answers]
+
+
+@pytest.mark.parametrize("chapter, function, label", OTHER_CASES)
+def test_another_correct_answer_passes(chapter, function, label):
+    namespace = _namespace(chapter)
+    exec("import math\nimport torch\n" + OTHER_CORRECT_ANSWERS[chapter][function][label], namespace)
     exec(_test_source(chapter, function), namespace)

@@ -40,6 +40,31 @@ POOL_SCORES = (
     "    s = h @ query / np.sqrt(h.shape[-1])\n"
 )
 
+# The start of a learner's sliding_window_mask, shared by the wrong answers below: i - j for every pair.
+WINDOW_DISTANCE = (
+    "def sliding_window_mask(n, window):\n"
+    "    d = np.arange(n)[:, None] - np.arange(n)[None, :]\n"
+)
+
+# The start of a learner's grouped_query_attention with the right grouping, shared by the wrong answers below.
+GQA_GROUPED = (
+    "def grouped_query_attention(q, k, v, mask=None):\n"
+    "    g = q.shape[1] // k.shape[1]\n"
+    "    k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)\n"
+)
+
+# The start of a learner's top_p_filter: the probabilities sorted from most to least likely.
+TOP_P_SORTED = (
+    "def top_p_filter(logits, top_p):\n"
+    "    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)\n"
+    "    probs = torch.softmax(sorted_logits, dim=-1)\n"
+)
+# ... and its end: drop_sorted (in sorted order) back to the tokens' order, -inf where dropped.
+TOP_P_SCATTER = (
+    "    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)\n"
+    "    return logits.masked_fill(drop, float('-inf'))"
+)
+
 WRONG_ANSWERS = {
     "01_embeddings": {
         "one_hot": {
@@ -901,6 +926,229 @@ WRONG_ANSWERS = {
             "calls the reference": (
                 "def train_step(model, optimizer, tokens, mask, labels):\n"
                 "    return course_lib.train_step(model, optimizer, tokens, mask, labels)"
+            ),
+        },
+    },
+    "12_modern_attention": {
+        "sliding_window_mask": {
+            "off by one (i - j <= window: window + 1 keys)": WINDOW_DISTANCE + "    return (d >= 0) & (d <= window)",
+            "inverted (True = blocked)": WINDOW_DISTANCE + "    return ~((d >= 0) & (d < window))",
+            "sees the future (|i - j| < window)": WINDOW_DISTANCE + "    return np.abs(d) < window",
+            "transposed (the window ahead of the query)": WINDOW_DISTANCE + "    return (d <= 0) & (d > -window)",
+            "0/1 integers instead of booleans": WINDOW_DISTANCE + "    return ((d >= 0) & (d < window)).astype(int)",
+            "calls the reference": (
+                "def sliding_window_mask(n, window):\n"
+                "    return course_lib.sliding_window_mask(n, window)"
+            ),
+        },
+        "grouped_query_attention": {
+            "heads paired round-robin (h % H_kv)": (
+                "def grouped_query_attention(q, k, v, mask=None):\n"
+                "    g = q.shape[1] // k.shape[1]\n"
+                "    k, v = k.repeat(1, g, 1, 1), v.repeat(1, g, 1, 1)\n"
+                "    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])\n"
+                "    if mask is not None:\n"
+                "        s = s.masked_fill(~mask, float('-inf'))\n"
+                "    return torch.softmax(s, dim=-1) @ v"
+            ),
+            "no 1/sqrt(d) scale": GQA_GROUPED + (
+                "    s = q @ k.transpose(-2, -1)\n"
+                "    if mask is not None:\n"
+                "        s = s.masked_fill(~mask, float('-inf'))\n"
+                "    return torch.softmax(s, dim=-1) @ v"
+            ),
+            "scaled by d instead of sqrt(d)": GQA_GROUPED + (
+                "    s = q @ k.transpose(-2, -1) / q.shape[-1]\n"
+                "    if mask is not None:\n"
+                "        s = s.masked_fill(~mask, float('-inf'))\n"
+                "    return torch.softmax(s, dim=-1) @ v"
+            ),
+            "mask inverted (True = blocked)": GQA_GROUPED + (
+                "    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])\n"
+                "    if mask is not None:\n"
+                "        s = s.masked_fill(mask, float('-inf'))\n"
+                "    return torch.softmax(s, dim=-1) @ v"
+            ),
+            "mask ignored": GQA_GROUPED + (
+                "    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])\n"
+                "    return torch.softmax(s, dim=-1) @ v"
+            ),
+            "softmax over the queries' axis": GQA_GROUPED + (
+                "    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])\n"
+                "    if mask is not None:\n"
+                "        s = s.masked_fill(~mask, float('-inf'))\n"
+                "    return torch.softmax(s, dim=-2) @ v"
+            ),
+            "calls the reference": (
+                "def grouped_query_attention(q, k, v, mask=None):\n"
+                "    return course_lib.grouped_query_attention(q, k, v, mask)"
+            ),
+        },
+        "top_p_filter": {
+            "drops the token that crosses top_p": TOP_P_SORTED + (
+                "    drop_sorted = torch.cumsum(probs, dim=-1) > top_p\n"
+            ) + TOP_P_SCATTER,
+            "cumulative sum of the logits, not of the probabilities": TOP_P_SORTED + (
+                "    drop_sorted = torch.cumsum(sorted_logits, dim=-1) - sorted_logits >= top_p\n"
+            ) + TOP_P_SCATTER,
+            "one token past the crossing one": TOP_P_SORTED + (
+                "    before = torch.cumsum(probs, dim=-1) - probs\n"
+                "    drop_sorted = torch.zeros_like(before, dtype=torch.bool)\n"
+                "    drop_sorted[..., 1:] = before[..., :-1] >= top_p\n"
+            ) + TOP_P_SCATTER,
+            "sorted ascending (keeps the least likely)": (
+                "def top_p_filter(logits, top_p):\n"
+                "    sorted_logits, order = torch.sort(logits, dim=-1)\n"
+                "    probs = torch.softmax(sorted_logits, dim=-1)\n"
+                "    drop_sorted = torch.cumsum(probs, dim=-1) - probs >= top_p\n"
+            ) + TOP_P_SCATTER,
+            "0 instead of -inf outside the nucleus": TOP_P_SORTED + (
+                "    drop_sorted = torch.cumsum(probs, dim=-1) - probs >= top_p\n"
+                "    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)\n"
+                "    return logits.masked_fill(drop, 0.0)"
+            ),
+            "returns the renormalised probabilities": TOP_P_SORTED + (
+                "    drop_sorted = torch.cumsum(probs, dim=-1) - probs >= top_p\n"
+                "    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)\n"
+                "    return torch.softmax(logits.masked_fill(drop, float('-inf')), dim=-1)"
+            ),
+            "calls the reference": (
+                "def top_p_filter(logits, top_p):\n"
+                "    return course_lib.top_p_filter(logits, top_p)"
+            ),
+        },
+        "rms_norm": {
+            # First: test_nbgrader's round trip submits it, so it must be a clean mistake.
+            "LayerNorm (subtracts the mean)": (
+                "def rms_norm(x, weight, eps=1e-6):\n"
+                "    x = x - x.mean(dim=-1, keepdim=True)\n"
+                "    return x / torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps) * weight"
+            ),
+            "eps outside the square root": (
+                "def rms_norm(x, weight, eps=1e-6):\n"
+                "    return x / (torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True)) + eps) * weight"
+            ),
+            "divides by the standard deviation": (
+                "def rms_norm(x, weight, eps=1e-6):\n"
+                "    return x / torch.sqrt(x.var(dim=-1, unbiased=False, keepdim=True) + eps) * weight"
+            ),
+            "weight ignored": (
+                "def rms_norm(x, weight, eps=1e-6):\n"
+                "    return x / torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)"
+            ),
+            "mean over the first axis": (
+                "def rms_norm(x, weight, eps=1e-6):\n"
+                "    return x / torch.sqrt(x.pow(2).mean(dim=0, keepdim=True) + eps) * weight"
+            ),
+            "LayerNorm's default eps (1e-5)": (
+                "def rms_norm(x, weight, eps=1e-5):\n"
+                "    return x / torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps) * weight"
+            ),
+            "calls the reference": (
+                "def rms_norm(x, weight, eps=1e-6):\n"
+                "    return course_lib.rms_norm(x, weight, eps)"
+            ),
+        },
+    },
+}
+
+
+# Correct answers written another way than the model solution: the tests must accept each one.
+OTHER_CORRECT_ANSWERS = {
+    "12_modern_attention": {
+        "sliding_window_mask": {
+            "tril & triu": (
+                "def sliding_window_mask(n, window):\n"
+                "    ones = np.ones((n, n), dtype=bool)\n"
+                "    return np.tril(ones) & np.triu(ones, k=1 - window)"
+            ),
+            "a torch bool tensor": (
+                "def sliding_window_mask(n, window):\n"
+                "    ones = torch.ones(n, n, dtype=torch.bool)\n"
+                "    return ones.tril() & ones.triu(1 - window)"
+            ),
+        },
+        "grouped_query_attention": {
+            "expand and reshape": (
+                "def grouped_query_attention(q, k, v, mask=None):\n"
+                "    B, H, T, d = q.shape\n"
+                "    H_kv, S = k.shape[1], k.shape[2]\n"
+                "    k = k[:, :, None].expand(B, H_kv, H // H_kv, S, d).reshape(B, H, S, d)\n"
+                "    v = v[:, :, None].expand(B, H_kv, H // H_kv, S, d).reshape(B, H, S, d)\n"
+                "    s = q @ k.transpose(-2, -1) * d**-0.5\n"
+                "    if mask is not None:\n"
+                "        s = torch.where(mask, s, torch.finfo(s.dtype).min)\n"
+                "    return torch.softmax(s, dim=-1) @ v"
+            ),
+            "einsum over the groups, no copies": (
+                "def grouped_query_attention(q, k, v, mask=None):\n"
+                "    B, H, T, d = q.shape\n"
+                "    H_kv, S = k.shape[1], k.shape[2]\n"
+                "    qg = q.reshape(B, H_kv, H // H_kv, T, d)\n"
+                "    s = torch.einsum('bkgtd,bksd->bkgts', qg, k) / math.sqrt(d)\n"
+                "    if mask is not None:\n"
+                "        m = torch.broadcast_to(mask, (B, H, T, S)).reshape(B, H_kv, H // H_kv, T, S)\n"
+                "        s = s.masked_fill(~m, float('-inf'))\n"
+                "    out = torch.einsum('bkgts,bksd->bkgtd', torch.softmax(s, dim=-1), v)\n"
+                "    return out.reshape(B, H, T, d)"
+            ),
+            "in float64, a loop over the heads": (
+                "def grouped_query_attention(q, k, v, mask=None):\n"
+                "    H, H_kv = q.shape[1], k.shape[1]\n"
+                "    heads = []\n"
+                "    for h in range(H):\n"
+                "        kh, vh = k[:, h // (H // H_kv)].double(), v[:, h // (H // H_kv)].double()\n"
+                "        s = q[:, h].double() @ kh.transpose(-2, -1) / q.shape[-1] ** 0.5\n"
+                "        if mask is not None:\n"
+                "            s = s.masked_fill(~torch.broadcast_to(mask, (q.shape[0], H) + s.shape[-2:])[:, h], float('-inf'))\n"
+                "        heads.append(torch.softmax(s, dim=-1) @ vh)\n"
+                "    return torch.stack(heads, dim=1)"
+            ),
+        },
+        "top_p_filter": {
+            "keeps every token tied with the last one, as course_lib does": (
+                "def top_p_filter(logits, top_p):\n"
+                "    probs = torch.softmax(logits, dim=-1)\n"
+                "    sorted_probs = torch.sort(probs, dim=-1, descending=True).values\n"
+                "    count = ((torch.cumsum(sorted_probs, dim=-1) - sorted_probs) < top_p).sum(-1, keepdim=True)\n"
+                "    threshold = sorted_probs.gather(-1, count - 1)\n"
+                "    return logits.masked_fill(probs < threshold, float('-inf'))"
+            ),
+            "ascending sort, drop while the tail stays within 1 - top_p": (
+                "def top_p_filter(logits, top_p):\n"
+                "    sorted_logits, order = torch.sort(logits, dim=-1)\n"
+                "    tail = torch.cumsum(torch.softmax(sorted_logits, dim=-1), dim=-1) <= 1 - top_p\n"
+                "    tail[..., -1] = False\n"
+                "    drop = tail.scatter(-1, order, tail)\n"
+                "    return logits.masked_fill(drop, float('-inf'))"
+            ),
+            "inclusive cumsum shifted right by one": (
+                "def top_p_filter(logits, top_p):\n"
+                "    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)\n"
+                "    over = torch.cumsum(torch.softmax(sorted_logits, dim=-1), dim=-1) > top_p\n"
+                "    drop_sorted = torch.zeros_like(over)\n"
+                "    drop_sorted[..., 1:] = over[..., :-1]\n"
+                "    drop = torch.empty_like(drop_sorted).scatter_(-1, order, drop_sorted)\n"
+                "    out = logits.clone()\n"
+                "    out[drop] = float('-inf')\n"
+                "    return out"
+            ),
+        },
+        "rms_norm": {
+            "through the vector norm": (
+                "def rms_norm(x, weight, eps=1e-6):\n"
+                "    d = x.shape[-1]\n"
+                "    return weight * x / torch.sqrt(torch.linalg.vector_norm(x, dim=-1, keepdim=True) ** 2 / d + eps)"
+            ),
+            "rsqrt, computed in float32": (
+                "def rms_norm(x, weight, eps=1e-6):\n"
+                "    y = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + eps)\n"
+                "    return y * weight.float()"
+            ),
+            "in numpy, back to a tensor": (
+                "def rms_norm(x, weight, eps=1e-6):\n"
+                "    a = x.numpy()\n"
+                "    return torch.from_numpy(a / np.sqrt(np.mean(a**2, axis=-1, keepdims=True) + eps) * weight.numpy())"
             ),
         },
     },
