@@ -74,7 +74,7 @@ def draw() -> str:
     y = 4.2
     _box(ax, 0, y, 1.3, INK, ["word ids", "one id per word,", "padded; mask", "True = real word"])
     _box(ax, 1, y, 1.3, QUERY, ["embeddings", f"word vectors · √{d}", "+ sinusoidal", "positions"])
-    _box(ax, 2, y, 1.3, QUERY, [f"encoder × {layers}", f"pre-norm layers,", f"{heads} heads, d = {d},",
+    _box(ax, 2, y, 1.3, QUERY, [f"encoder × {layers}", "pre-norm layers,", f"{heads} heads, d = {d},",
                                 "then LayerNorm"])
     options = [["[CLS] token", "learned vector c in", "front; z = its state"],
                ["masked mean", "z = mean of the", "real tokens' h_t"],

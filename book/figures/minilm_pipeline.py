@@ -95,7 +95,7 @@ def draw() -> str:
     y = 5.03
     _label(ax, y, "embeddings", "one vector per position")
     _box(ax, span[0], y - 0.3, span[1], 0.6, "#F4F4F4")
-    ax.text(span[0] + span[1] / 2, y + 0.1, f"token + learned position + token type, then LayerNorm",
+    ax.text(span[0] + span[1] / 2, y + 0.1, "token + learned position + token type, then LayerNorm",
             ha="center", va="center", fontsize=10.5)
     ax.text(span[0] + span[1] / 2, y - 0.15, f"{len(TOKENS)} vectors of {d} numbers", ha="center", va="center",
             fontsize=9.5, color="#555555")
