@@ -61,6 +61,19 @@ def stack(ax, cx, y, sublayers):
     return y, boxes
 
 
+def embedded_input(ax, x, tokens, frame_height):
+    """The tokens at the bottom of a stack, their embedding box, and the dashed "× N" frame around the
+    layers above it (frame_height tall); returns the top of the embedding box."""
+    ax.text(x, 0.3, tokens, ha="center", va="center", fontsize=9.5, family="DejaVu Sans Mono")
+    arrow(ax, (x, 0.45), (x, 0.7))
+    top = box(ax, x, 0.7, 0.55, "token embedding × √d_model\n+ sinusoidal positional encoding")
+    ax.add_patch(FancyBboxPatch((x - HALF - 0.35, top + 0.15), 2 * HALF + 0.75, frame_height,
+                                boxstyle="round,pad=0,rounding_size=0.1", facecolor="none", edgecolor=MUTED,
+                                lw=1.2, ls="--"))
+    ax.text(x - HALF - 0.25, top + frame_height - 0.05, "× N", ha="left", va="center", fontsize=10, color="#666666")
+    return top
+
+
 def draw() -> str:
     fig, ax = figure(WIDTH, HEIGHT)
     ex, dx = 2.1, 7.15
@@ -69,13 +82,7 @@ def draw() -> str:
     ax.text(dx, HEIGHT - 0.3, "Decoder", ha="center", va="center", fontsize=13, weight="bold")
 
     # encoder
-    ax.text(ex, 0.3, "source tokens: 2 0 0 1 9", ha="center", va="center", fontsize=9.5, family="DejaVu Sans Mono")
-    arrow(ax, (ex, 0.45), (ex, 0.7))
-    top = box(ax, ex, 0.7, 0.55, "token embedding × √d_model\n+ sinusoidal positional encoding")
-    ax.add_patch(FancyBboxPatch((ex - HALF - 0.35, top + 0.15), 2 * HALF + 0.75, 3.55,
-                                boxstyle="round,pad=0,rounding_size=0.1", facecolor="none", edgecolor=MUTED,
-                                lw=1.2, ls="--"))
-    ax.text(ex - HALF - 0.25, top + 3.5, "× N", ha="left", va="center", fontsize=10, color="#666666")
+    top = embedded_input(ax, ex, "source tokens: 2 0 0 1 9", 3.55)
     stream, _ = stack(ax, ex, top, [
         ("self", "multi-head self-attention\n(padding mask)", 0.55, ATTN_FILL),
         ("ffn", "feed-forward network", 0.4, FFN_FILL),
@@ -87,14 +94,7 @@ def draw() -> str:
             fontsize=9.5, weight="bold")
 
     # decoder
-    ax.text(dx, 0.3, "target so far: <bos> twenty thousand", ha="center", va="center", fontsize=9.5,
-            family="DejaVu Sans Mono")
-    arrow(ax, (dx, 0.45), (dx, 0.7))
-    top = box(ax, dx, 0.7, 0.55, "token embedding × √d_model\n+ sinusoidal positional encoding")
-    ax.add_patch(FancyBboxPatch((dx - HALF - 0.35, top + 0.15), 2 * HALF + 0.75, 5.45,
-                                boxstyle="round,pad=0,rounding_size=0.1", facecolor="none", edgecolor=MUTED,
-                                lw=1.2, ls="--"))
-    ax.text(dx - HALF - 0.25, top + 5.4, "× N", ha="left", va="center", fontsize=10, color="#666666")
+    top = embedded_input(ax, dx, "target so far: <bos> twenty thousand", 5.45)
     stream, boxes = stack(ax, dx, top, [
         ("self", "masked multi-head self-attention\n(causal + padding mask)", 0.55, ATTN_FILL),
         ("cross", "multi-head cross-attention\n(source padding mask)", 0.55, ATTN_FILL),
