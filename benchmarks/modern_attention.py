@@ -217,8 +217,9 @@ def run(lengths=(512, 1024, 2048, 4096, 8192, 16384), naive_up_to: int = 8192,
     """The section of RESULTS.md."""
     load = os.getloadavg()[0]
     lines = ["## Chapter 12: attention at scale (CPU)", "",
-             f"Load average {load:.1f} on {os.cpu_count()} cores when this run started (above the core count, other "
-             "jobs shared the machine: compare the ratios within a table, not the seconds across sections).", "",
+             f"Load average {load:.1f} on {os.cpu_count()} cores when this run started"
+             + (" (above the core count, other jobs shared the machine: compare the ratios within a table, not the "
+                "seconds across sections)." if load > os.cpu_count() else "."), "",
              *kv_cache_section(), ""]
     lines += [*tiled_section(lengths, naive_up_to), ""]
     lines += [*sliding_section(window_lengths, window), ""]
