@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
 
 # The course's colours: queries, keys, values and the rest (colour-blind safe, Okabe–Ito).
 QUERY, KEY, VALUE = "#0072B2", "#E69F00", "#009E73"
@@ -47,6 +48,17 @@ def figure(width: float, height: float):
         ax.set_ylim(0, height)
         ax.axis("off")
     return fig, ax
+
+
+def arrow(ax, start, end, colour=INK, lw=1.3, style="-|>"):
+    """An arrow from `start` to `end` (data coordinates), its head exactly at `end`."""
+    ax.annotate("", xy=end, xytext=start,
+                arrowprops=dict(arrowstyle=style, color=colour, lw=lw, shrinkA=0, shrinkB=0, mutation_scale=11))
+
+
+def tint(colour: str, amount: float) -> tuple:
+    """`colour` mixed with white: amount 0 is white, 1 the colour itself."""
+    return tuple(1 - amount * (1 - c) for c in to_rgb(colour))
 
 
 def svg(fig) -> str:

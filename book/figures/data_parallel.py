@@ -13,7 +13,7 @@ from pathlib import Path
 from matplotlib.patches import FancyBboxPatch, Rectangle
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests load this file from elsewhere
-from _style import ACCENT, ALLOWED, INK, figure, svg, write  # noqa: E402
+from _style import ACCENT, ALLOWED, INK, arrow, figure, svg, write  # noqa: E402
 
 WIDTH, HEIGHT = 9.6, 6.1
 RANKS = [(2.55, ALLOWED, "0"), (7.05, ACCENT, "1")]  # column centre, colour, rank
@@ -24,11 +24,6 @@ def box(ax, cx, y, h, text, edge=INK, fill="white", half=HALF, size=9.5):
     ax.add_patch(FancyBboxPatch((cx - half, y), 2 * half, h, boxstyle="round,pad=0,rounding_size=0.07",
                                 facecolor=fill, edgecolor=edge, lw=1.4))
     ax.text(cx, y + h / 2, text, ha="center", va="center", fontsize=size, linespacing=1.3)
-
-
-def arrow(ax, start, end, colour=INK, lw=1.3):
-    ax.annotate("", xy=end, xytext=start,
-                arrowprops=dict(arrowstyle="-|>", color=colour, lw=lw, shrinkA=0, shrinkB=0, mutation_scale=11))
 
 
 def draw() -> str:

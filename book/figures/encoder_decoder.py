@@ -12,7 +12,7 @@ from pathlib import Path
 from matplotlib.patches import Circle, FancyBboxPatch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests load this file from elsewhere
-from _style import ACCENT, INK, KEY, MUTED, QUERY, VALUE, figure, svg, write  # noqa: E402
+from _style import ACCENT, INK, KEY, MUTED, QUERY, VALUE, arrow, figure, svg, write  # noqa: E402
 
 WIDTH, HEIGHT = 9.6, 9.9
 HALF = 1.5  # half the width of a sublayer box
@@ -24,11 +24,6 @@ def box(ax, cx, y, height, text, fill="white", edge=INK, size=9.5, half=HALF, we
                                 facecolor=fill, edgecolor=edge, lw=1.2))
     ax.text(cx, y + height / 2, text, ha="center", va="center", fontsize=size, weight=weight, linespacing=1.25)
     return y + height
-
-
-def arrow(ax, start, end, colour=INK, lw=1.3):
-    ax.annotate("", xy=end, xytext=start,
-                arrowprops=dict(arrowstyle="-|>", color=colour, lw=lw, shrinkA=0, shrinkB=0, mutation_scale=11))
 
 
 def line(ax, xs, ys, colour=INK, lw=1.3):

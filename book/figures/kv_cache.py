@@ -14,7 +14,7 @@ from pathlib import Path
 from matplotlib.patches import FancyBboxPatch, Rectangle
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests load this file from elsewhere
-from _style import INK, KEY, MUTED, QUERY, VALUE, figure, svg, write  # noqa: E402
+from _style import INK, KEY, MUTED, QUERY, VALUE, arrow, figure, svg, write  # noqa: E402
 
 WIDTH, HEIGHT = 9.9, 5.1
 CELL, GAP = 0.8, 0.15
@@ -28,11 +28,6 @@ def cell(ax, x, y, text, colour, new=False, w=CELL, h=ROW_H):
                            lw=1.6 if new else 0.8, ls="--" if new else "-", alpha=1))
     ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=10,
             color=INK if new else "white", weight="bold")
-
-
-def arrow(ax, start, end, colour=INK, lw=1.3, style="-|>"):
-    ax.annotate("", xy=end, xytext=start,
-                arrowprops=dict(arrowstyle=style, color=colour, lw=lw, shrinkA=0, shrinkB=0, mutation_scale=11))
 
 
 def draw() -> str:

@@ -12,11 +12,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _style import INK, KEY, QUERY, VALUE, figure, svg, write  # noqa: E402
+from _style import INK, KEY, QUERY, VALUE, figure, svg, tint, write  # noqa: E402
 
 from course_lib import WordTokenizer  # noqa: E402
 
-from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, Rectangle  # noqa: E402
 
 # The chapter's sentence: n tokens as its tokenizer cuts them; the sizes are the chapter's choices.
@@ -32,19 +31,14 @@ ROLES = [  # role, output, colour, output size
 ]
 
 
-def _tint(colour: str, amount: float) -> tuple:
-    """colour mixed with white: amount 0 is white, 1 the colour itself."""
-    return tuple(1 - amount * (1 - c) for c in to_rgb(colour))
-
-
 def _matrix(ax, x, centre_y, rows, cols, colour, marked=None):
     """A rows x cols matrix of cells, vertically centred on centre_y; returns its top edge."""
     top = centre_y + rows * CELL / 2
     for r in range(rows):
-        fill = _tint(colour, 0.75 if r == marked else 0.18)
+        fill = tint(colour, 0.75 if r == marked else 0.18)
         for c in range(cols):
             ax.add_patch(Rectangle((x + c * CELL, top - (r + 1) * CELL), CELL, CELL, facecolor=fill,
-                                   edgecolor=_tint(colour, 0.6), lw=0.5))
+                                   edgecolor=tint(colour, 0.6), lw=0.5))
     ax.add_patch(Rectangle((x, top - rows * CELL), cols * CELL, rows * CELL, fill=False, edgecolor=colour, lw=1.2))
     return top
 

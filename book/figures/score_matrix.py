@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _style import ACCENT, INK, KEY, QUERY, figure, svg, write  # noqa: E402
+from _style import ACCENT, INK, KEY, QUERY, figure, svg, tint, write  # noqa: E402
 
-from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, Rectangle  # noqa: E402
 
 N_Q, N_K, D_K = 4, 6, 8
@@ -23,17 +22,12 @@ CELL = 0.22
 SCORE = "#8F6BA8"  # the grid of scores: neither a query nor a key
 
 
-def _tint(colour: str, amount: float) -> tuple:
-    """colour mixed with white: amount 0 is white, 1 the colour itself."""
-    return tuple(1 - amount * (1 - c) for c in to_rgb(colour))
-
-
 def _matrix(ax, x, top, rows, cols, colour, strong=lambda r, c: False):
     for r in range(rows):
         for c in range(cols):
-            fill = _tint(colour, 0.8 if strong(r, c) else 0.15)
+            fill = tint(colour, 0.8 if strong(r, c) else 0.15)
             ax.add_patch(Rectangle((x + c * CELL, top - (r + 1) * CELL), CELL, CELL, facecolor=fill,
-                                   edgecolor=_tint(colour, 0.55), lw=0.5))
+                                   edgecolor=tint(colour, 0.55), lw=0.5))
     ax.add_patch(Rectangle((x, top - rows * CELL), cols * CELL, rows * CELL, fill=False, edgecolor=colour, lw=1.3))
 
 
