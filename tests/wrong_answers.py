@@ -1055,6 +1055,77 @@ WRONG_ANSWERS = {
 
 # Correct answers written another way than the model solution: the tests must accept each one.
 OTHER_CORRECT_ANSWERS = {
+    "03_scores": {
+        'attention_scores': {
+            'einsum': (
+                'def attention_scores(q, k):\n'
+                '    return np.einsum("...id,...jd->...ij", q, k)'
+            ),
+            'float32': (
+                'def attention_scores(q, k):\n'
+                '    q, k = np.asarray(q, np.float32), np.asarray(k, np.float32)\n'
+                '    return q @ np.swapaxes(k, -1, -2)'
+            ),
+            'matmul with mT': (
+                'def attention_scores(q, k):\n'
+                '    return np.matmul(q, np.asarray(k).mT)'
+            ),
+        },
+        'scaled_attention_scores': {
+            'einsum, no helper': (
+                'def scaled_attention_scores(q, k):\n'
+                '    return np.einsum("...id,...jd->...ij", q, k) / np.sqrt(np.shape(k)[-1])'
+            ),
+            'float32': (
+                'def scaled_attention_scores(q, k):\n'
+                '    q, k = np.asarray(q, np.float32), np.asarray(k, np.float32)\n'
+                '    return q @ np.swapaxes(k, -1, -2) / np.float32(np.sqrt(q.shape[-1]))'
+            ),
+            'queries scaled first': (
+                'def scaled_attention_scores(q, k):\n'
+                '    return attention_scores(q / np.sqrt(np.shape(q)[-1]), k)'
+            ),
+        },
+        'self_attention_scores': {
+            'einsum, no helper': (
+                'def self_attention_scores(x, w_q, w_k):\n'
+                '    q, k = np.einsum("...nd,de->...ne", x, w_q), np.einsum("...nd,de->...ne", x, w_k)\n'
+                '    return np.einsum("...id,...jd->...ij", q, k) / np.sqrt(np.shape(w_k)[-1])'
+            ),
+            'float32': (
+                'def self_attention_scores(x, w_q, w_k):\n'
+                '    x = np.asarray(x, np.float32)\n'
+                '    q, k = x @ np.asarray(w_q, np.float32), x @ np.asarray(w_k, np.float32)\n'
+                '    return q @ np.swapaxes(k, -1, -2) / np.float32(np.sqrt(q.shape[-1]))'
+            ),
+            'from the raw scores': (
+                'def self_attention_scores(x, w_q, w_k):\n'
+                '    return attention_scores(x @ w_q, x @ w_k) / np.sqrt(np.shape(w_q)[1])'
+            ),
+        },
+    },
+    "04_softmax": {
+        'scaled_dot_product_attention': {
+            'float32': (
+                'def scaled_dot_product_attention(q, k, v, mask=None):\n'
+                '    q, k, v = (np.asarray(a, dtype=np.float32) for a in (q, k, v))\n'
+                '    s = q @ np.swapaxes(k, -1, -2) / np.float32(np.sqrt(q.shape[-1]))\n'
+                '    if mask is not None:\n'
+                '        s = np.where(mask, s, np.float32(-np.inf))\n'
+                '    e = np.exp(s - s.max(axis=-1, keepdims=True))\n'
+                '    w = e / e.sum(axis=-1, keepdims=True)\n'
+                '    return w @ v, w'
+            ),
+            'einsum': (
+                'def scaled_dot_product_attention(q, k, v, mask=None):\n'
+                "    s = np.einsum('...qd,...kd->...qk', q, k) / np.sqrt(q.shape[-1])\n"
+                '    if mask is not None:\n'
+                '        s = np.where(mask, s, -np.inf)\n'
+                '    w = softmax(s)\n'
+                "    return np.einsum('...qk,...kd->...qd', w, v), w"
+            ),
+        },
+    },
     "12_modern_attention": {
         "sliding_window_mask": {
             "tril & triu": (
