@@ -401,8 +401,10 @@ def _live_alerts(page: str) -> list[str]:
     from html.parser import HTMLParser
 
     class Finder(HTMLParser):
-        live: list[str] = []
-        in_script = False
+        def __init__(self):
+            super().__init__()
+            self.live: list[str] = []
+            self.in_script = False
 
         def handle_starttag(self, tag, attrs):
             self.in_script = tag == "script"
