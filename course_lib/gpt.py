@@ -2,7 +2,10 @@
 
 Only the decoder of chapter 8 remains: causal self-attention and a feed-forward network
 in pre-norm residual blocks, learned position embeddings, and an output layer that shares
-its weights with the token embeddings. Attention runs either
+its weights with the token embeddings. Chapter 12 adds two other ways to give it positions
+(``GPTConfig.position``): RoPE, which rotates queries and keys (optionally with position
+interpolation, ``rope_scale``), and ALiBi, which adds a penalty growing with distance to the
+scores; neither has a table of positions, so both may read past ``block_size``. Attention runs either
 
 * ``fused=True``: ``torch.nn.functional.scaled_dot_product_attention``, one kernel that
   never stores the ``(L, L)`` weights (flash / memory-efficient attention), or
@@ -23,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .modern_attention import alibi_slopes, rope_angles
+from .modern_blocks import rotate
 from .multi_head_torch import explicit_attention
 from .sampling import sample_next  # noqa: F401  (chapter 9 imported it from here)
 from .transformer_torch import FeedForward
@@ -38,11 +43,22 @@ class GPTConfig:
     d_ff: int | None = None  # 4 * d_model when None
     dropout: float = 0.0
     fused: bool = True  # fused attention kernel, or chapter 6's explicit one
+    position: str = "learned"  # "learned" embeddings (chapter 9), "rope" or "alibi" (chapter 12)
+    rope_scale: float = 1.0  # position interpolation: RoPE reads position p as p / rope_scale
 
     def __post_init__(self):
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model = {self.d_model} is not divisible by num_heads = {self.num_heads}")
+        if self.position not in POSITIONS:
+            raise ValueError(f"position must be one of {', '.join(POSITIONS)}, got {self.position!r}")
+        if not self.rope_scale > 0:
+            raise ValueError(f"rope_scale must be positive, got {self.rope_scale}")
+        if self.position == "rope" and (self.d_model // self.num_heads) % 2:
+            raise ValueError(f"RoPE rotates pairs of features: d_model / num_heads = {self.d_model // self.num_heads} must be even")
         self.d_ff = self.d_ff or 4 * self.d_model
+
+
+POSITIONS = ("learned", "rope", "alibi")
 
 
 class KVCache:
@@ -110,14 +126,22 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.attention_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x, cache: KVCache | None = None, layer: int = 0):
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0, rope=None, bias=None):
+        """``rope``: ``(cos, sin)``, each ``(T, D/H/2)``, the angles of the new tokens' positions;
+        ``bias``: ``(H, T, t + T)`` float, ALiBi's distance penalty with the causal mask in it."""
         batch, length, d_model = x.shape  # (B, T, D)
         q, k, v = self.qkv(x).split(d_model, dim=-1)
         q, k, v = (t.view(batch, length, self.num_heads, -1).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D/H)
+        if rope is not None:
+            q, k = rotate(q, *rope), rotate(k, *rope)  # before caching: a cached key keeps its own position
         if cache is not None:
             k, v = cache.append(layer, k, v)  # (B, H, t + T, D/H): the past, then the T new tokens
         len_q, len_k = q.shape[-2], k.shape[-2]
-        if self.fused:
+        if bias is not None:  # ALiBi: the bias is the mask too (-inf above the diagonal)
+            dropout_p = self.dropout if self.training else 0.0
+            y = (F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout_p) if self.fused
+                 else _explicit_biased_attention(q, k, v, bias.to(q.dtype), self.attention_dropout))
+        elif self.fused:
             # is_causal lets the kernel skip the blocks above the diagonal; with a cache the
             # new queries are the *last* len_q positions, so their mask is offset.
             if len_q == len_k:
@@ -137,6 +161,31 @@ def _offset_causal_mask(len_q: int, len_k: int, device) -> torch.Tensor:
     return torch.ones(len_q, len_k, dtype=torch.bool, device=device).tril(diagonal=len_k - len_q)
 
 
+def _explicit_biased_attention(q, k, v, bias, dropout):
+    # Chapter 6's explicit attention with an additive float mask: softmax(q kᵀ / sqrt(d) + bias) v.
+    scores = (q / math.sqrt(q.shape[-1])) @ k.transpose(-2, -1) + bias  # (B, H, T, S)
+    return dropout(torch.softmax(scores, dim=-1)) @ v
+
+
+def rope_cos_sin(positions, head_dim: int, rope_scale: float = 1.0, like: torch.Tensor | None = None):
+    """RoPE's ``(cos, sin)``, each ``(T, head_dim / 2)``, for ``positions`` (a sequence of ``T``)
+    read as ``positions / rope_scale``: chapter 12's :func:`~course_lib.modern_attention.rope_angles`
+    with ``scale = 1 / rope_scale``, in the dtype and on the device of ``like``."""
+    angles = torch.from_numpy(rope_angles(positions, head_dim, scale=1.0 / rope_scale))  # (T, d/2), float64
+    like = angles if like is None else like
+    return angles.cos().to(like), angles.sin().to(like)
+
+
+def alibi_attention_bias(num_heads: int, start: int, length: int, device=None) -> torch.Tensor:
+    """ALiBi's bias for ``length`` new queries at positions ``start …`` over keys ``0 … start + length - 1``:
+    ``(H, T, S)`` float, ``-m_h · (i - j)`` for ``j <= i`` and ``-inf`` above the diagonal (the causal
+    mask). With ``start = 0`` it is :func:`~course_lib.modern_attention.alibi_bias`."""
+    slopes = torch.from_numpy(alibi_slopes(num_heads)).float().to(device)  # (H,)
+    queries = torch.arange(start, start + length, device=device)
+    distance = (queries[:, None] - torch.arange(start + length, device=device)[None, :]).float()  # (T, S): i - j
+    return (-slopes[:, None, None] * distance).masked_fill(distance < 0, float("-inf"))  # (H, T, S)
+
+
 class Block(nn.Module):
     """Pre-norm: ``x + attention(norm(x))``, then ``x + feed_forward(norm(x))``."""
 
@@ -148,19 +197,26 @@ class Block(nn.Module):
         self.feed_forward = FeedForward(config.d_model, config.d_ff, activation="gelu")
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x, cache=None, layer=0):
-        x = x + self.dropout(self.attention(self.norm1(x), cache, layer))
+    def forward(self, x, cache=None, layer=0, rope=None, bias=None):
+        x = x + self.dropout(self.attention(self.norm1(x), cache, layer, rope, bias))
         return x + self.dropout(self.feed_forward(self.norm2(x)))
 
 
 class GPT(nn.Module):
-    """``forward(ids (B, T), cache=None)`` → next-token logits ``(B, T, vocab_size)``."""
+    """``forward(ids (B, T), cache=None)`` → next-token logits ``(B, T, vocab_size)``.
+
+    Positions (``config.position``): ``"learned"`` adds a learned vector per position (at most
+    ``block_size`` of them); ``"rope"`` rotates every head's queries and keys by their positions
+    (divided by ``config.rope_scale``); ``"alibi"`` adds ``-slope · distance`` to the scores. With a
+    cache the new tokens' positions start at ``len(cache)``, so cached and uncached runs agree.
+    """
 
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
         self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)
-        self.position_embedding = nn.Embedding(config.block_size, config.d_model)
+        # RoPE and ALiBi act inside attention: no position vectors to add, and no limit to the length.
+        self.position_embedding = nn.Embedding(config.block_size, config.d_model) if config.position == "learned" else None
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
         self.norm = nn.LayerNorm(config.d_model)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
@@ -181,16 +237,23 @@ class GPT(nn.Module):
 
     def forward(self, ids, cache: KVCache | None = None):
         batch, length = ids.shape
+        config = self.config
         start = len(cache) if cache is not None else 0
-        if start + length > self.config.block_size:
+        if config.position == "learned" and start + length > config.block_size:
             raise ValueError(
                 f"{start + length} positions, but the model was trained on at most block_size = "
-                f"{self.config.block_size}: crop the context (generate() does when use_cache=False)"
+                f"{config.block_size}: crop the context (generate() does when use_cache=False)"
             )
-        positions = torch.arange(start, start + length, device=ids.device)
-        x = self.token_embedding(ids) + self.position_embedding(positions)  # (B, T, D)
+        x = self.token_embedding(ids)  # (B, T, D)
+        rope = bias = None  # the new tokens are positions start … start + length - 1, past the cache
+        if config.position == "learned":
+            x = x + self.position_embedding(torch.arange(start, start + length, device=ids.device))
+        elif config.position == "rope":
+            rope = rope_cos_sin(range(start, start + length), config.d_model // config.num_heads, config.rope_scale, like=x)
+        else:
+            bias = alibi_attention_bias(config.num_heads, start, length, ids.device)
         for layer, block in enumerate(self.blocks):
-            x = block(x, cache, layer)
+            x = block(x, cache, layer, rope, bias)
         return self.lm_head(self.norm(x))  # (B, T, V)
 
     def new_cache(self, max_length: int | None = None) -> KVCache:
@@ -200,7 +263,9 @@ class GPT(nn.Module):
     def num_parameters(self, non_embedding: bool = True) -> int:
         """Parameters; by default without the position embeddings (they cost no FLOPs)."""
         total = sum(p.numel() for p in self.parameters())
-        return total - self.position_embedding.weight.numel() if non_embedding else total
+        if non_embedding and self.position_embedding is not None:
+            return total - self.position_embedding.weight.numel()
+        return total
 
     def flops_per_token(self, length: int | None = None) -> int:
         """Training FLOPs (forward + backward) per token at context ``length``.

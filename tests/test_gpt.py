@@ -141,3 +141,100 @@ def test_top_p_generation_is_the_same_with_and_without_the_cache():
     runs = [generate(gpt, prompt, 25, temperature=1.2, top_k=20, top_p=0.9, use_cache=use_cache,
                      generator=torch.Generator().manual_seed(7)) for use_cache in (True, False)]
     assert torch.equal(runs[0], runs[1])
+
+
+# --- chapter 12: RoPE and ALiBi instead of learned positions --------------------------------------
+
+def numpy_reference_logits(gpt, ids):
+    """The GPT's forward with attention written in numpy from chapter 12's reference functions
+    (apply_rope_scaled, alibi_bias); the other layers are the model's own modules."""
+    import numpy as np
+
+    from course_lib.modern_attention import alibi_bias, apply_rope_scaled
+
+    config, (batch, length) = gpt.config, ids.shape
+    heads, d_head = config.num_heads, config.d_model // config.num_heads
+    causal = np.where(np.tril(np.ones((length, length))) > 0, 0.0, -np.inf)  # (T, T)
+    bias = alibi_bias(heads, length) if config.position == "alibi" else causal  # (H, T, T) or (T, T)
+    x = gpt.token_embedding(ids)  # (B, T, D): no position vectors
+    for block in gpt.blocks:
+        q, k, v = (t.view(batch, length, heads, d_head).transpose(1, 2).detach().numpy()
+                   for t in block.attention.qkv(block.norm1(x)).split(config.d_model, dim=-1))  # (B, H, T, d)
+        if config.position == "rope":
+            q, k = (apply_rope_scaled(t, scale=1 / config.rope_scale) for t in (q, k))
+        scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(d_head) + bias  # (B, H, T, T)
+        weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        y = (weights / weights.sum(axis=-1, keepdims=True)) @ v  # (B, H, T, d)
+        y = torch.from_numpy(y).transpose(1, 2).reshape(batch, length, config.d_model)
+        x = x + block.attention.out_proj(y)
+        x = x + block.feed_forward(block.norm2(x))
+    return gpt.lm_head(gpt.norm(x))
+
+
+@pytest.mark.parametrize("position, rope_scale", [("rope", 1.0), ("rope", 2.5), ("alibi", 1.0)])
+@pytest.mark.parametrize("fused", [True, False])
+def test_rope_and_alibi_match_a_numpy_reference(position, rope_scale, fused):
+    gpt = model(fused=fused, position=position, rope_scale=rope_scale)
+    assert gpt.position_embedding is None
+    ids = torch.randint(30, (2, 24), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(gpt(ids), numpy_reference_logits(gpt, ids), rtol=1e-10, atol=1e-10)
+
+
+def test_torch_rope_and_alibi_agree_with_the_numpy_references():
+    import numpy as np
+
+    from course_lib.gpt import alibi_attention_bias, rope_cos_sin
+    from course_lib.modern_attention import alibi_bias, apply_rope_scaled
+    from course_lib.modern_blocks import rotate
+
+    x = torch.randn(2, 3, 9, 8, dtype=torch.float64)  # (B, H, T, d)
+    for scale in (1.0, 4.0):
+        rotated = rotate(x, *rope_cos_sin(range(5, 14), 8, scale, like=x))  # positions 5 … 13
+        np.testing.assert_allclose(rotated.numpy(), apply_rope_scaled(x.numpy(), np.arange(5, 14), scale=1 / scale), atol=1e-12)
+    for heads in (4, 6):  # a power of two, and not
+        np.testing.assert_array_equal(alibi_attention_bias(heads, 0, 7).numpy(), alibi_bias(heads, 7).astype(np.float32))
+        # three new queries after a cache of four: the last rows of the full bias
+        np.testing.assert_array_equal(alibi_attention_bias(heads, 4, 3).numpy(), alibi_bias(heads, 7)[:, 4:].astype(np.float32))
+
+
+@pytest.mark.parametrize("position", ["learned", "rope", "alibi"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_the_cache_keeps_true_positions_for_every_position_method(position, fused):
+    gpt = model(fused=fused, position=position, rope_scale=2.0 if position == "rope" else 1.0)
+    ids = torch.randint(30, (2, 20), generator=torch.Generator().manual_seed(2))
+    cache = gpt.new_cache()
+    pieces = [gpt(ids[:, :7], cache), gpt(ids[:, 7:8], cache), gpt(ids[:, 8:15], cache)]
+    pieces += [gpt(ids[:, t : t + 1], cache) for t in range(15, 20)]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), gpt(ids), rtol=1e-10, atol=1e-10)
+    prompt = ids[:, :5]
+    runs = [generate(gpt, prompt, 19, 1.0, use_cache=use_cache, generator=torch.Generator().manual_seed(3))
+            for use_cache in (True, False)]
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_position_settings_are_checked_and_rope_scale_1_is_the_default():
+    for bad in ("sinusoidal", "Rope", ""):
+        with pytest.raises(ValueError, match="position"):
+            GPTConfig(vocab_size=10, position=bad)
+    for bad in (0.0, -2.0, float("nan")):
+        with pytest.raises(ValueError, match="rope_scale"):
+            GPTConfig(vocab_size=10, position="rope", rope_scale=bad)
+    with pytest.raises(ValueError, match="even"):
+        GPTConfig(vocab_size=10, d_model=12, num_heads=4, position="rope")  # head size 3
+    assert GPTConfig(vocab_size=10).position == "learned"
+    ids = torch.randint(30, (2, 24))
+    torch.testing.assert_close(model(position="rope")(ids), model(position="rope", rope_scale=1.0)(ids), rtol=0, atol=0)
+    assert not torch.allclose(model(position="rope")(ids), model(position="rope", rope_scale=2.0)(ids))
+
+
+@pytest.mark.parametrize("position", ["rope", "alibi"])
+def test_rope_and_alibi_models_read_past_block_size(position):
+    gpt = model(block_size=16, position=position)
+    ids = torch.randint(30, (2, 40))
+    logits = gpt(ids)
+    assert logits.shape == (2, 40, 30) and torch.isfinite(logits).all()
+    torch.testing.assert_close(logits[:, :16], gpt(ids[:, :16]))  # causal: the first 16 do not change
+    assert gpt.num_parameters() == gpt.num_parameters(non_embedding=False)  # no position table
+    with pytest.raises(ValueError, match="max_length"):  # a cache still has its size
+        gpt(ids, gpt.new_cache())
