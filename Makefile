@@ -47,7 +47,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 # source and results (and chapters 9 and 11 plot benchmark results): when they change, executed outputs
 # are stale, so drop the cache. A changed _toc.yml or _config.yml writes every page again, keeping the
 # cache: Sphinx rewrites only changed pages, and the others would keep their old navigation.
-COURSE_LIB_HASH = $(shell cat course_lib/*.py course_lib/data/* benchmarks/attention.json benchmarks/classification.json | { sha1sum 2>/dev/null || shasum; } | cut -c1-16)
+COURSE_LIB_HASH = $(shell cat course_lib/*.py course_lib/data/* benchmarks/attention.json benchmarks/classification.json benchmarks/position_extrapolation.json | { sha1sum 2>/dev/null || shasum; } | cut -c1-16)
 
 book: setup
 	@# An inherited MPLBACKEND (e.g. Agg on a headless machine) would keep figures out of the pages.

@@ -44,6 +44,42 @@ def test_modern_attention_benchmark_runs_and_formats_its_tables():
     assert "| 32 |" in section and "| 1 | 4 |" in section and "| checkpointed |" in section
 
 
+def test_position_extrapolation_benchmark_runs_and_formats_its_tables(tmp_path):
+    import json
+
+    import position_extrapolation
+
+    section = position_extrapolation.run(save_to=tmp_path / "p.json", train_length=8, factors=(0.5, 1, 2), steps=2,
+                                         batch_size=4, train_tokens=1_000, eval_tokens=48)
+    assert "| 16 | – |" in section and "| 4 |" in section and "positions ≥ L = 8 only" in section
+    saved = json.loads((tmp_path / "p.json").read_text())
+    assert saved["lengths"] == [4, 8, 16] and saved["perplexity"]["rope, interpolated"]["rope_scale"] == [1.0, 1.0, 2.0]
+
+
+def test_the_committed_position_extrapolation_results_are_complete():
+    """benchmarks/position_extrapolation.json, which chapter 12 plots: every method at every length it can
+    read, finite perplexities, and nothing for the learned model past its training length."""
+    import json
+    import math
+
+    import position_extrapolation
+
+    saved = json.loads((ROOT / "benchmarks" / "position_extrapolation.json").read_text())
+    L, lengths = saved["train_length"], saved["lengths"]
+    assert min(lengths) < L < max(lengths) and L in lengths
+    assert set(saved["perplexity"]) == set(position_extrapolation.METHODS)
+    floor = saved["entropy_perplexity"]
+    assert math.isfinite(floor) and floor > 1
+    for method, rows in saved["perplexity"].items():
+        for key in ("all", "past_train", "last_quarter"):
+            assert len(rows[key]) == len(lengths)
+            for length, value in zip(lengths, rows[key]):
+                missing = (method == "learned" and length > L) or (key == "past_train" and length <= L)
+                assert (value is None) == missing, (method, key, length)
+                assert missing or (math.isfinite(value) and value > 1), (method, key, length, value)
+    assert saved["perplexity"]["rope, interpolated"]["rope_scale"] == [max(1.0, n / L) for n in lengths]
+
+
 def test_gpu_benchmark_runs_on_the_cpu_at_a_tiny_size(tmp_path):
     import gpu
 

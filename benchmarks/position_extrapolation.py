@@ -1,0 +1,166 @@
+"""Chapter 12: chapter 9's GPT read past its training length (issue 21), on the CPU.
+
+Three copies of the chapter's model, identical but for how they know positions (learned
+embeddings, RoPE, ALiBi: ``GPTConfig.position``), are trained with the same seed, data and
+steps on windows of ``train_length`` tokens of the grammar. Each is then evaluated, without
+any further training, on held-out windows of ``train_length / 2 … 8 · train_length`` tokens:
+
+* learned: only up to ``train_length``; it has no embedding for a later position;
+* RoPE as trained (scale 1), and RoPE with position interpolation, ``rope_scale = length /
+  train_length`` (Chen et al. 2023), here *without* the short fine-tune the paper does;
+* ALiBi (Press et al. 2022), as trained.
+
+Perplexity (``course_lib.sampling.perplexity``) per token over every prediction of a window
+and over the predictions at positions ``>= train_length`` only, beside the grammar's own
+perplexity on the same windows (the floor). Writes ``benchmarks/position_extrapolation.json``,
+which chapter 12 plots.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from course_lib.gpt import GPT, GPTConfig
+from course_lib.grammar import Grammar
+from course_lib.sampling import perplexity
+from course_lib.training_torch import TextData, Trainer, TrainingSettings
+
+HERE = Path(__file__).resolve().parent
+CHAPTER_MODEL = dict(d_model=64, num_heads=4, num_layers=2)  # as in book/09_training
+METHODS = ("learned", "rope", "rope, interpolated", "alibi")
+
+
+def train(position: str, data: TextData, vocab_size: int, steps: int, seed: int, batch_size: int) -> tuple[GPT, float]:
+    """The chapter's model with ``position``, trained on ``data``'s windows; and its last training loss."""
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(vocab_size, block_size=data.block_size, position=position, **CHAPTER_MODEL))
+    settings = TrainingSettings(steps=steps, batch_size=batch_size, warmup_steps=min(100, steps), seed=seed)
+    history = Trainer(model, data, settings, device="cpu").train(progress=False)
+    return model.eval(), history.loss[-1]
+
+
+def grammar_perplexity(grammar: Grammar, x, y, first: int = 0) -> float:
+    """The grammar's own perplexity on windows ``x, y`` ``(N, T)``, predictions ``first …`` only."""
+    texts = torch.cat([x, y[:, -1:]], dim=1).tolist()  # (N, T + 1): whole windows, from a sentence start
+    logp = np.array([grammar.log_probs(grammar.decode(ids))[1:] for ids in texts])  # (N, T): log p(y | before)
+    return math.exp(-logp[:, first:].mean())
+
+
+@torch.inference_mode()
+def evaluate(model: GPT, x, y, train_length: int) -> dict:
+    """Perplexity over every prediction of the windows, over those at positions >= train_length
+    (None when the windows are no longer), and over the last quarter of each window."""
+    logits = model(x)  # (N, T, V)
+    length = x.shape[1]
+    return {
+        "all": perplexity(logits, y),
+        "past_train": perplexity(logits[:, train_length:], y[:, train_length:]) if length > train_length else None,
+        "last_quarter": perplexity(logits[:, 3 * length // 4:], y[:, 3 * length // 4:]),
+    }
+
+
+def measure(train_length: int = 64, factors=(0.5, 1, 2, 4, 8), steps: int = 600, batch_size: int = 32,
+            train_tokens: int = 200_000, eval_tokens: int = 16_384, seed: int = 0) -> dict:
+    """Train the three models and evaluate them at ``factor · train_length`` tokens: the JSON's content."""
+    start_time, load = time.perf_counter(), os.getloadavg()[0]
+    grammar = Grammar()
+    data = TextData.from_grammar(grammar, train_tokens, train_length, seed=1000 + seed)
+    models, final_loss = {}, {}
+    for position in ("learned", "rope", "alibi"):
+        models[position], final_loss[position] = train(position, data, len(grammar), steps, seed, batch_size)
+    lengths = [int(f * train_length) for f in factors]
+    held_out = TextData.from_grammar(grammar, 2 * eval_tokens + 2 * max(lengths), max(lengths), seed=2000 + seed)
+    results = {method: {"all": [], "past_train": [], "last_quarter": [], "rope_scale": []} for method in METHODS}
+    floor = {"all": [], "past_train": []}
+    for length in lengths:
+        x, y = TextData(held_out.ids, held_out.starts, length).windows(max(1, eval_tokens // length))  # (N, length)
+        floor["all"].append(grammar_perplexity(grammar, x, y))
+        floor["past_train"].append(grammar_perplexity(grammar, x, y, train_length) if length > train_length else None)
+        for method in METHODS:
+            position = method.split(",")[0]
+            scale = max(1.0, length / train_length) if method == "rope, interpolated" else 1.0
+            row = results[method]
+            row["rope_scale"].append(scale if position == "rope" else None)
+            if position == "learned" and length > train_length:  # no embedding past block_size: nothing to measure
+                for key in ("all", "past_train", "last_quarter"):
+                    row[key].append(None)
+                continue
+            model = models[position]
+            if scale != 1.0:  # the same weights, read with interpolated positions
+                model = GPT(dataclasses.replace(model.config, rope_scale=scale)).eval()
+                model.load_state_dict(models[position].state_dict())
+            for key, value in evaluate(model, x, y, train_length).items():
+                row[key].append(value)
+    return {
+        "train_length": train_length,
+        "lengths": lengths,
+        "windows": [max(1, eval_tokens // length) for length in lengths],
+        "model": CHAPTER_MODEL,
+        "training": {"steps": steps, "batch_size": batch_size, "train_tokens": train_tokens, "seed": seed},
+        "final_train_loss": final_loss,
+        "entropy_perplexity": math.exp(grammar.entropy_per_token()),
+        "grammar_perplexity": floor,
+        "perplexity": results,
+        "load_average": load,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "seconds": time.perf_counter() - start_time,
+    }
+
+
+def _cell(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def section(result: dict) -> str:
+    """The Markdown section of RESULTS.md for a :func:`measure` result."""
+    L, lengths, ppl = result["train_length"], result["lengths"], result["perplexity"]
+    load, cores = result["load_average"], result["cpu_count"]
+    lines = [
+        "## Chapter 12: perplexity past the training length (CPU)",
+        "",
+        f"Chapter 9's model ({result['model']}) trained three times on windows of L = {L} tokens of the grammar, "
+        f"identical (seed {result['training']['seed']}, {result['training']['steps']} steps of "
+        f"{result['training']['batch_size']} windows, the same data) except for the positions: learned embeddings, "
+        "RoPE, ALiBi. Then evaluated, with no further training, on held-out windows (each starting at a sentence "
+        "start; about the same number of tokens at every length). \"RoPE, interpolated\" is the RoPE model read with "
+        "positions divided by length / L (Chen et al. 2023's position interpolation, *without* their fine-tune). "
+        "The learned model has no embedding past position L - 1, so it has no value there (–). "
+        f"Load average {load:.1f} on {cores} cores when the run started; it took {result['seconds']:.0f} s "
+        f"({result['torch_threads']} torch threads). Final training losses (nats): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in result["final_train_loss"].items()) + ".",
+        "",
+        f"The grammar's entropy rate gives a perplexity of {result['entropy_perplexity']:.3f} per word "
+        "(`Grammar.entropy_per_token`); the \"grammar\" column is the grammar's own perplexity on the same windows.",
+        "",
+    ]
+    for key, title in (("all", "every prediction of the window"), ("past_train", f"predictions at positions ≥ L = {L} only")):
+        lines += [f"### Perplexity over {title}", "",
+                  "| length | " + " | ".join(METHODS) + " | grammar |",
+                  "| ---: | " + " | ".join("---:" for _ in METHODS) + " | ---: |"]
+        for i, length in enumerate(lengths):
+            if key == "past_train" and length <= L:
+                continue
+            cells = [_cell(ppl[m][key][i]) for m in METHODS] + [_cell(result["grammar_perplexity"][key][i])]
+            lines.append(f"| {length} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
+
+
+def run(save_to: Path | None = HERE / "position_extrapolation.json", **settings) -> str:
+    """Measure, write the JSON (unless ``save_to`` is None) and return the section of RESULTS.md."""
+    result = measure(**settings)
+    if save_to is not None:
+        Path(save_to).write_text(json.dumps(result, indent=1) + "\n")
+    return section(result)
+
+
+if __name__ == "__main__":
+    print(run())
