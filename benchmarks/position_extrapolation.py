@@ -6,8 +6,8 @@ steps on windows of ``train_length`` tokens of the grammar. Each is then evaluat
 any further training, on held-out windows of ``train_length / 2 … 8 · train_length`` tokens:
 
 * learned: only up to ``train_length``; it has no embedding for a later position;
-* RoPE as trained (scale 1), and RoPE with position interpolation, ``rope_scale = length /
-  train_length`` (Chen et al. 2023), here *without* the short fine-tune the paper does;
+* RoPE as trained (scale 1), and RoPE with position interpolation, ``rope_scale = train_length /
+  length`` (Chen et al. 2023), here *without* the short fine-tune the paper does;
 * ALiBi (Press et al. 2022), as trained.
 
 Perplexity (``course_lib.sampling.perplexity``) per token over every prediction of a window
@@ -85,7 +85,7 @@ def measure(train_length: int = 64, factors=(0.5, 1, 2, 4, 8), steps: int = 600,
         floor["past_train"].append(grammar_perplexity(grammar, x, y, train_length) if length > train_length else None)
         for method in METHODS:
             position = method.split(",")[0]
-            scale = max(1.0, length / train_length) if method == "rope, interpolated" else 1.0
+            scale = min(1.0, train_length / length) if method == "rope, interpolated" else 1.0
             row = results[method]
             row["rope_scale"].append(scale if position == "rope" else None)
             if position == "learned" and length > train_length:  # no embedding past block_size: nothing to measure
@@ -131,7 +131,7 @@ def section(result: dict) -> str:
         f"{result['training']['batch_size']} windows, the same data) except for the positions: learned embeddings, "
         "RoPE, ALiBi. Then evaluated, with no further training, on held-out windows (each starting at a sentence "
         "start; about the same number of tokens at every length). \"RoPE, interpolated\" is the RoPE model read with "
-        "positions divided by length / L (Chen et al. 2023's position interpolation, *without* their fine-tune). "
+        "positions multiplied by rope_scale = L / length (Chen et al. 2023's position interpolation, *without* their fine-tune). "
         "The learned model has no embedding past position L - 1, so it has no value there (–). "
         f"Load average {load:.1f} on {cores} cores when the run started; it took {result['seconds']:.0f} s "
         f"({result['torch_threads']} torch threads). Final training losses (nats): "

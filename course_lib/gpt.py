@@ -44,7 +44,7 @@ class GPTConfig:
     dropout: float = 0.0
     fused: bool = True  # fused attention kernel, or chapter 6's explicit one
     position: str = "learned"  # "learned" embeddings (chapter 9), "rope" or "alibi" (chapter 12)
-    rope_scale: float = 1.0  # position interpolation: RoPE reads position p as p / rope_scale
+    rope_scale: float = 1.0  # RoPE reads position p as p · rope_scale (< 1: position interpolation)
 
     def __post_init__(self):
         if self.d_model % self.num_heads:
@@ -169,9 +169,9 @@ def _explicit_biased_attention(q, k, v, bias, dropout):
 
 def rope_cos_sin(positions, head_dim: int, rope_scale: float = 1.0, like: torch.Tensor | None = None):
     """RoPE's ``(cos, sin)``, each ``(T, head_dim / 2)``, for ``positions`` (a sequence of ``T``)
-    read as ``positions / rope_scale``: chapter 12's :func:`~course_lib.modern_attention.rope_angles`
-    with ``scale = 1 / rope_scale``, in the dtype and on the device of ``like``."""
-    angles = torch.from_numpy(rope_angles(positions, head_dim, scale=1.0 / rope_scale))  # (T, d/2), float64
+    read as ``positions · rope_scale``: chapter 12's :func:`~course_lib.modern_attention.rope_angles`
+    (the same ``scale``), in the dtype and on the device of ``like``."""
+    angles = torch.from_numpy(rope_angles(positions, head_dim, scale=rope_scale))  # (T, d/2), float64
     like = angles if like is None else like
     return angles.cos().to(like), angles.sin().to(like)
 
@@ -207,7 +207,7 @@ class GPT(nn.Module):
 
     Positions (``config.position``): ``"learned"`` adds a learned vector per position (at most
     ``block_size`` of them); ``"rope"`` rotates every head's queries and keys by their positions
-    (divided by ``config.rope_scale``); ``"alibi"`` adds ``-slope · distance`` to the scores. With a
+    (multiplied by ``config.rope_scale``: ``train_len / target_len`` interpolates); ``"alibi"`` adds ``-slope · distance`` to the scores. With a
     cache the new tokens' positions start at ``len(cache)``, so cached and uncached runs agree.
     """
 

@@ -53,7 +53,7 @@ def test_position_extrapolation_benchmark_runs_and_formats_its_tables(tmp_path):
                                          batch_size=4, train_tokens=1_000, eval_tokens=48)
     assert "| 16 | – |" in section and "| 4 |" in section and "positions ≥ L = 8 only" in section
     saved = json.loads((tmp_path / "p.json").read_text())
-    assert saved["lengths"] == [4, 8, 16] and saved["perplexity"]["rope, interpolated"]["rope_scale"] == [1.0, 1.0, 2.0]
+    assert saved["lengths"] == [4, 8, 16] and saved["perplexity"]["rope, interpolated"]["rope_scale"] == [1.0, 1.0, 0.5]
 
 
 def test_the_committed_position_extrapolation_results_are_complete():
@@ -77,7 +77,7 @@ def test_the_committed_position_extrapolation_results_are_complete():
                 missing = (method == "learned" and length > L) or (key == "past_train" and length <= L)
                 assert (value is None) == missing, (method, key, length)
                 assert missing or (math.isfinite(value) and value > 1), (method, key, length, value)
-    assert saved["perplexity"]["rope, interpolated"]["rope_scale"] == [max(1.0, n / L) for n in lengths]
+    assert saved["perplexity"]["rope, interpolated"]["rope_scale"] == [min(1.0, L / n) for n in lengths]
 
 
 def test_gpu_benchmark_runs_on_the_cpu_at_a_tiny_size(tmp_path):
