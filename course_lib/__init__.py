@@ -37,6 +37,9 @@ chapter  module                             graded functions
          :mod:`course_lib.sampling`         rope_angles; rms_norm, SwiGLU, LlamaBlock,
                                             run_blocks (checkpointing); top_p_filter,
                                             sample_next, perplexity
+13       :mod:`course_lib.subword`,         train_bpe, to_fast_tokenizer, compare_tokenizers;
+         :mod:`course_lib.huggingface`      to_transformers, from_transformers, generate_text
+                                            (the GPT as a transformers GPT-2, both ways)
 =======  =================================  ==========================================
 
 Conventions, everywhere in the course:
@@ -97,6 +100,16 @@ _TORCH_MODULES = {
     "top_k_filter": "sampling",
     "sample_next": "sampling",
     "perplexity": "sampling",
+    # Chapter 13: tokenizers and transformers are imported when first used.
+    "train_bpe": "subword",
+    "to_fast_tokenizer": "subword",
+    "compare_tokenizers": "subword",
+    "encode_documents": "subword",
+    "grammar_sentences": "subword",
+    "to_transformers": "huggingface",
+    "from_transformers": "huggingface",
+    "generate_text": "huggingface",
+    "weight_map": "huggingface",
 }
 
 
@@ -193,4 +206,13 @@ __all__ = [
     "top_k_filter",
     "sample_next",
     "perplexity",
+    "train_bpe",
+    "to_fast_tokenizer",
+    "compare_tokenizers",
+    "encode_documents",
+    "grammar_sentences",
+    "to_transformers",
+    "from_transformers",
+    "generate_text",
+    "weight_map",
 ]
