@@ -110,7 +110,6 @@ def gpt2_config(config: GPTConfig, eos_token_id: int | None = None, bos_token_id
         tie_word_embeddings=True,
         eos_token_id=_token_id("eos_token_id", eos_token_id, vocab_size),
         bos_token_id=_token_id("bos_token_id", bos_token_id, vocab_size),
-        pad_token_id=eos_token_id,  # no padding token of its own, as in GPT-2; generate() pads with this
     )
 
 
@@ -128,6 +127,9 @@ def to_transformers(gpt: GPT, tokenizer=None, eos_token_id: int | None = None, b
     config = gpt2_config(gpt.config, eos_token_id, bos_token_id)
     model = GPT2LMHeadModel(config).to(next(gpt.parameters()).device)
     copy_weights(gpt, model, weight_map(gpt.config.num_layers))
+    # GPT-2 has no padding token: generate() fills finished rows with end-of-text. Set for
+    # generation only, so that the model does not take every end-of-text in its input for padding.
+    model.generation_config.pad_token_id = eos_token_id
     return model.eval()
 
 

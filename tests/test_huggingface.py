@@ -49,7 +49,8 @@ def ids(gpt):
 def test_course_to_transformers_gives_the_same_logits(gpt, hf, ids):
     with torch.no_grad():
         torch.testing.assert_close(hf(input_ids=ids).logits, gpt(ids), atol=1e-5, rtol=0)
-    assert hf.config.eos_token_id == hf.config.bos_token_id == 0 and hf.config.activation_function == "gelu"
+    assert hf.config.eos_token_id == hf.config.bos_token_id == hf.generation_config.pad_token_id == 0
+    assert hf.config.activation_function == "gelu" and hf.config.pad_token_id is None
     assert hf.lm_head.weight is hf.transformer.wte.weight  # still tied after the copy
 
 
@@ -159,6 +160,15 @@ def test_sampling_draws_the_same_tokens_from_the_same_global_seed(gpt, hf, ids, 
                       temperature=temperature, top_k=top_k or 0, top_p=top_p or 1.0,  # top_k=None: transformers' 50
                       eos_token_id=None)
     assert torch.equal(got, expected)
+
+
+def test_generate_filters_to_the_top_50_when_top_k_is_left_out(hf):
+    prompt = torch.ones(2000, 1, dtype=torch.long)  # 2000 draws of the first token, at a flattening temperature
+    for settings, most in [({}, 50), ({"top_k": None}, 300), ({"top_k": 0}, 300)]:
+        torch.manual_seed(0)
+        first = hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=1, do_sample=True,
+                            temperature=10.0, **settings)[:, 1]
+        assert 0.8 * most < first.unique().numel() <= most, settings
 
 
 def test_top_p_differs_from_transformers_only_on_ties_at_the_boundary():
