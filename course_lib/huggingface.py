@@ -190,7 +190,8 @@ def generate_text(model, tokenizer, prompt: str, max_new_tokens: int, temperatur
                   stop_at_eos: bool = True) -> str:
     """``pipeline("text-generation")``'s answer for one prompt, step by step in course code.
 
-    1. tokenize the prompt (no special tokens added), ``(1, T)``;
+    1. tokenize the prompt with the tokenizer's defaults, as the pipeline does, ``(1, T)``
+       (the course's BPE tokenizer adds no special tokens; one with a start token would add it);
     2. generate: each step, the next token's logits, then :func:`~course_lib.sampling.sample_next`
        (``temperature=0``: greedy), until ``max_new_tokens`` or the end-of-text token, which is
        kept (as ``generate()`` keeps it);
@@ -204,7 +205,7 @@ def generate_text(model, tokenizer, prompt: str, max_new_tokens: int, temperatur
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     model.eval()
     device = next(model.parameters()).device
-    ids = torch.tensor([tokenizer.encode(prompt, add_special_tokens=False)], device=device)  # (1, T)
+    ids = torch.tensor([tokenizer.encode(prompt)], device=device)  # (1, T)
     prompt_length = ids.shape[1]
     for _ in range(max_new_tokens):
         next_id = sample_next(next_token_logits(model, ids), temperature, top_k, top_p, generator)  # (1,)
