@@ -135,9 +135,10 @@ def test_other_position_encodings_and_token_ids_outside_the_vocabulary_are_refus
     assert to_transformers(GPT(config)).config.eos_token_id is None  # not GPT-2's 50256
     with pytest.raises(ValueError, match="eos_token_id"):
         to_transformers(GPT(config), eos_token_id=50256)
-    config.position = "rope"  # chapter 12's alternatives, which GPT-2 cannot hold
-    with pytest.raises(ValueError, match="position"):
-        to_transformers(GPT(config))
+    for position in ("rope", "alibi"):  # chapter 12's alternatives, which GPT-2 cannot hold
+        with pytest.raises(ValueError, match="position"):
+            to_transformers(GPT(GPTConfig(vocab_size=20, block_size=8, d_model=8, num_heads=2, num_layers=1,
+                                          position=position)))
 
 
 # --- generation ---
