@@ -37,6 +37,8 @@ chapter  module                             graded functions
          :mod:`course_lib.sampling`         rope_angles; rms_norm, SwiGLU, LlamaBlock,
                                             run_blocks (checkpointing); top_p_filter,
                                             sample_next, perplexity
+13       :mod:`course_lib.extractive_qa`    best_span, answer_question; exact_match, f1;
+                                            template questions, the span head's training
 =======  =================================  ==========================================
 
 Conventions, everywhere in the course:
@@ -52,6 +54,7 @@ torch is imported only when one of its classes or functions (``MultiHeadAttentio
 """
 from .attention import masked_attention, scaled_dot_product_attention
 from .classification import accuracy, attention_pool
+from .extractive_qa import answer_question, best_span, exact_match, f1, make_qa_examples, train_span_head
 from .embeddings import WordTokenizer, cosine_similarity, embed, one_hot, random_embedding_table, tokenize
 from .masking import causal_mask, masked_softmax, padding_mask
 from .modern_attention import (
@@ -193,4 +196,10 @@ __all__ = [
     "top_k_filter",
     "sample_next",
     "perplexity",
+    "answer_question",
+    "best_span",
+    "exact_match",
+    "f1",
+    "make_qa_examples",
+    "train_span_head",
 ]
