@@ -15,8 +15,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, BertConfig, BertForQuestionAnswering  # noqa: E402
 
 from course_lib.extractive_qa import (  # noqa: E402
-    HELD_OUT_TEMPLATES, TRAIN_TEMPLATES, answer_question, best_span, decode_windows, encode_windows, exact_match, f1,
-    label_windows, make_qa_examples, normalize_answer, train_span_head, window_logits,
+    answer_question, best_span, decode_windows, encode_windows, exact_match, f1, normalize_answer, window_logits,
+)
+from course_lib.qa_training import (  # noqa: E402
+    HELD_OUT_TEMPLATES, TRAIN_TEMPLATES, label_windows, make_qa_examples, train_span_head,
 )
 from course_lib.pretrained import minilm_path  # noqa: E402
 
