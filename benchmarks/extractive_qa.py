@@ -37,10 +37,9 @@ def same_logits_after_reload(model, tokenizer, example) -> float:
     from transformers import AutoModelForQuestionAnswering
 
     inputs = tokenizer(example.question, example.context, return_tensors="pt")
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, quiet_transformers():  # no progress bars
         model.save_pretrained(folder)
-        with quiet_transformers():
-            reloaded = AutoModelForQuestionAnswering.from_pretrained(folder).eval()
+        reloaded = AutoModelForQuestionAnswering.from_pretrained(folder).eval()
     model.eval()
     with torch.no_grad():
         before, after = model(**inputs), reloaded(**inputs)
@@ -48,7 +47,7 @@ def same_logits_after_reload(model, tokenizer, example) -> float:
                (before.end_logits - after.end_logits).abs().max().item())
 
 
-def run(steps: int = 300, n_train: int = 4000, n_eval: int = 120, seed: int = 0, make_model=None, training=None,
+def run(steps: int = 500, n_train: int = 4000, n_eval: int = 120, seed: int = 0, make_model=None, training=None,
         save_to: Path | None = HERE / "extractive_qa.json") -> str:
     """Fine-tune, evaluate, save and reload; the Markdown section for benchmarks/RESULTS.md.
 
