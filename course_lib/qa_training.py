@@ -213,12 +213,13 @@ def label_windows(tokenizer, examples, max_length: int = 384, stride: int = 128)
 
 
 def train_span_head(model, tokenizer, examples, steps: int, *, batch_size: int = 8, lr: float = 1e-4,
-                    head_lr: float | None = None, weight_decay: float = 0.01, warmup: float = 0.1, max_length: int = 384, stride: int = 128,
-                    seed: int = 0, device=None) -> list[float]:
+                    head_lr: float | None = None, weight_decay: float = 0.01, warmup: float = 0.1,
+                    max_length: int = 384, stride: int = 128, seed: int = 0, device=None) -> list[float]:
     """Fine-tune a question-answering model (every weight) for ``steps`` batches; the losses.
 
     Chapter 11's full fine-tuning recipe: AdamW with a small learning rate and a one-cycle
-    schedule (``warmup`` share of the steps rising, then falling). The loss is the model's
+    schedule (``warmup`` share of the steps rising, then falling); ``head_lr`` (default ``lr``)
+    for the new ``qa_outputs`` head, which starts from random weights. The loss is the model's
     own: the mean of the cross-entropies of the start and end positions over each window's
     tokens (:func:`label_windows`). Batches are drawn in a seeded order, epoch after epoch.
     """

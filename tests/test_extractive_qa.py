@@ -12,7 +12,9 @@ import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from transformers import AutoModelForQuestionAnswering, AutoTokenizer, BertConfig, BertForQuestionAnswering  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoModelForQuestionAnswering, AutoTokenizer, BertConfig, BertForQuestionAnswering,
+)
 
 from course_lib.extractive_qa import (  # noqa: E402
     answer_question, best_span, decode_windows, encode_windows, exact_match, f1, normalize_answer, window_logits,
