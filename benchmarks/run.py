@@ -16,7 +16,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["book_build", "suite_times", "attention", "translation", "gpt_training", "classification", "modern_attention", "position_extrapolation", "grading", "preflight"]  # modules in this folder with a run() -> Markdown section
+BENCHMARKS = ["book_build", "suite_times", "attention", "translation", "gpt_training", "classification", "modern_attention", "position_extrapolation", "extractive_qa", "grading", "preflight"]  # modules in this folder with a run() -> Markdown section
 TARGET_MINUTES = 15
 
 

@@ -38,8 +38,10 @@ chapter  module                             graded functions
                                             run_blocks (checkpointing); top_p_filter,
                                             sample_next, perplexity
 13       :mod:`course_lib.subword`,         train_bpe, to_fast_tokenizer, compare_tokenizers;
-         :mod:`course_lib.huggingface`      to_transformers, from_transformers, generate_text
-                                            (the GPT as a transformers GPT-2, both ways)
+         :mod:`course_lib.huggingface`,     to_transformers, from_transformers, generate_text
+                                            (the GPT as a transformers GPT-2, both ways);
+         :mod:`course_lib.extractive_qa`,   best_span, answer_question; exact_match, f1;
+         :mod:`course_lib.qa_training`      template questions, the span head's training
 =======  =================================  ==========================================
 
 Conventions, everywhere in the course:
@@ -55,6 +57,7 @@ torch is imported only when one of its classes or functions (``MultiHeadAttentio
 """
 from .attention import masked_attention, scaled_dot_product_attention
 from .classification import accuracy, attention_pool
+from .extractive_qa import answer_question, best_span, exact_match, f1
 from .embeddings import WordTokenizer, cosine_similarity, embed, one_hot, random_embedding_table, tokenize
 from .masking import causal_mask, masked_softmax, padding_mask
 from .modern_attention import (
@@ -64,6 +67,7 @@ from .modern_attention import (
 from .multi_head import flop_count, merge_heads, multi_head_attention, parameter_count, split_heads
 from .positional import apply_rope, shift_matrix, sinusoidal_positional_encoding
 from .pretrained import additive_attention_mask, best_matching_head, load_minilm, mean_pool, pattern_score
+from .qa_training import make_qa_examples, train_span_head
 from .qkv import hard_lookup, init_projection, mix_values, project_qkv
 from .scores import (additive_attention_scores, attention_scores, scaled_attention_scores, score_statistics,
                      self_attention_scores)
@@ -215,4 +219,10 @@ __all__ = [
     "from_transformers",
     "generate_text",
     "weight_map",
+    "answer_question",
+    "best_span",
+    "exact_match",
+    "f1",
+    "make_qa_examples",
+    "train_span_head",
 ]

@@ -137,6 +137,27 @@ def test_classification_benchmark_runs_and_formats_its_tables(tmp_path):
     assert len(saved["learning_curve"]) == 4 and len(saved["scratch"]) == 4
 
 
+def test_extractive_qa_benchmark_runs_and_formats_its_table(tmp_path):
+    import json
+
+    import extractive_qa
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    def tiny(seed):  # a random 1-layer BERT with MiniLM's vocabulary instead of MiniLM: seconds, not minutes
+        import torch
+        torch.manual_seed(seed)
+        return BertForQuestionAnswering(BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1,
+                                                   num_attention_heads=2, intermediate_size=32))
+
+    section = extractive_qa.run(steps=2, n_train=16, n_eval=4, make_model=tiny, training={"batch_size": 8},
+                                save_to=tmp_path / "extractive_qa.json")
+    for row in ("| held-out templates | ", "| training templates | ", "| held-out templates, half unanswerable | "):
+        assert row in section
+    assert "logits are identical (largest difference 0)" in section and "load average" in section
+    saved = json.loads((tmp_path / "extractive_qa.json").read_text())
+    assert set(saved["fine_tuned"]) == set(saved["baseline"]) and saved["reload_max_difference"] == 0.0
+
+
 def test_run_replaces_only_the_named_benchmarks_sections():
     import run
 
