@@ -31,6 +31,7 @@ SHOWN_CODE = {
     "book/10_pretrained": "def additive_attention_mask(",
     "book/11_classification": "def attention_pool(",
     "book/12_modern_attention": "def grouped_query_attention(",
+    "book/13_huggingface": "def to_transformers(",
 }
 
 
