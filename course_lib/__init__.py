@@ -40,7 +40,8 @@ chapter  module                             graded functions
 13       :mod:`course_lib.subword`,         train_bpe, to_fast_tokenizer, compare_tokenizers;
          :mod:`course_lib.huggingface`,     to_transformers, from_transformers, generate_text
                                             (the GPT as a transformers GPT-2, both ways);
-         :mod:`course_lib.extractive_qa`,   best_span, answer_question; exact_match, f1;
+         :mod:`course_lib.extractive_qa`,   context_windows, best_span, no_answer_score,
+                                            answer_question; exact_match, f1;
          :mod:`course_lib.qa_training`      template questions, the span head's training
 =======  =================================  ==========================================
 
@@ -57,7 +58,7 @@ torch is imported only when one of its classes or functions (``MultiHeadAttentio
 """
 from .attention import masked_attention, scaled_dot_product_attention
 from .classification import accuracy, attention_pool
-from .extractive_qa import answer_question, best_span, exact_match, f1
+from .extractive_qa import answer_question, best_span, context_windows, exact_match, f1, no_answer_score
 from .embeddings import WordTokenizer, cosine_similarity, embed, one_hot, random_embedding_table, tokenize
 from .masking import causal_mask, masked_softmax, padding_mask
 from .modern_attention import (
@@ -221,6 +222,8 @@ __all__ = [
     "weight_map",
     "answer_question",
     "best_span",
+    "context_windows",
+    "no_answer_score",
     "exact_match",
     "f1",
     "make_qa_examples",

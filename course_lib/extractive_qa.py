@@ -60,6 +60,46 @@ def best_span(start_logits, end_logits, allowed, max_answer_len: int = 30) -> tu
 # --------------------------------------------------------------------------- answering
 
 
+def no_answer_score(start_logits, end_logits, context_mask) -> float:
+    """A window's score for "no answer here": ``p_start[0] · p_end[0]``, the first token's (``[CLS]``).
+
+    start_logits, end_logits: ``(n,)``; context_mask: ``(n,)`` booleans, True on the context's
+    tokens. The softmax runs over the context tokens and the first token only (question,
+    ``[SEP]`` and padding are left out), as when the window's spans are scored.
+    """
+    start_logits, end_logits = np.asarray(start_logits, dtype=float), np.asarray(end_logits, dtype=float)
+    softmax_over = np.asarray(context_mask, dtype=bool).copy()
+    if start_logits.ndim != 1 or start_logits.shape != end_logits.shape or softmax_over.shape != start_logits.shape:
+        raise ValueError(f"start_logits, end_logits and context_mask must be 1-D and of one length, got shapes "
+                         f"{start_logits.shape}, {end_logits.shape} and {softmax_over.shape}")
+    softmax_over[0] = True  # [CLS] is the "no answer" token
+    p_start = softmax(np.where(softmax_over, start_logits, -np.inf))
+    p_end = softmax(np.where(softmax_over, end_logits, -np.inf))
+    return float(p_start[0] * p_end[0])
+
+
+def context_windows(num_tokens: int, room: int, stride: int) -> list[tuple[int, int]]:
+    """Which of a context's ``num_tokens`` tokens each window holds: ``[(first, stop), ...]``.
+
+    A window holds at most ``room`` context tokens (``max_length`` minus the question and the
+    special tokens); each next window starts ``stride`` tokens before the previous one stopped
+    (``stride`` is the *overlap*, as in the tokenizer's ``stride`` with
+    ``return_overflowing_tokens=True``), and the last one stops at ``num_tokens``. An answer
+    of at most ``stride + 1`` tokens cut by one window's edge lies whole in the next window.
+    """
+    _check_positive_int(num_tokens, "num_tokens")
+    _check_positive_int(room, "room")
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or not 0 <= stride < room:
+        raise ValueError(f"stride must be an integer with 0 <= stride < room = {room}, got {stride!r}")
+    windows, first = [], 0
+    while True:
+        stop = min(first + room, num_tokens)
+        windows.append((first, stop))
+        if stop == num_tokens:
+            return windows
+        first = stop - stride
+
+
 def _check_positive_int(value, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -71,7 +111,7 @@ def encode_windows(tokenizer, question: str, context: str, max_length: int = 384
     The question is repeated in every window; the context is cut into pieces of at most
     ``max_length`` minus the question's and the special tokens (3 for BERT), consecutive
     pieces sharing ``stride`` tokens (the tokenizer's meaning of ``stride``: the overlap, so
-    an answer cut by one window's edge lies whole in the next). Windows are padded to one length; besides the
+    an answer cut by one window's edge lies whole in the next; :func:`context_windows`). Windows are padded to one length; besides the
     model's inputs the encoding holds ``offset_mapping`` (each token's characters in its
     text) and ``sequence_ids(w)`` (0 for question tokens, 1 for context tokens, None for
     special and padding tokens).
@@ -158,7 +198,7 @@ def decode_windows(start_logits, end_logits, context_masks, offsets, context: st
         start, end, score = best_span(starts, ends, allowed, max_answer_len)
         if best is None or score > best[2]:  # strictly greater: ties keep the earliest window
             best = (int(offsets[w, start, 0]), int(offsets[w, end, 1]), score)
-        null_score = min(null_score, float(softmax(starts)[0] * softmax(ends)[0]))
+        null_score = min(null_score, no_answer_score(start_logits[w], end_logits[w], allowed))
     if best is None:
         raise ValueError("context_masks has no True entry: the context has no tokens")
     if handle_impossible_answer and null_score > best[2]:

@@ -17,6 +17,7 @@ from transformers import (  # noqa: E402
 )
 
 from course_lib.extractive_qa import (  # noqa: E402
+    context_windows, no_answer_score,
     answer_question, best_span, decode_windows, encode_windows, exact_match, f1, normalize_answer, window_logits,
 )
 from course_lib.qa_training import (  # noqa: E402
@@ -254,3 +255,41 @@ def test_exact_match_and_f1_known_cases():
         f1(["a"], ["a", "b"])
     with pytest.raises(ValueError, match="predictions"):
         exact_match([], [])
+
+
+# -- context_windows and no_answer_score (graded in exercise 13) -------------------------------
+
+
+def test_context_windows_are_the_tokenizers_windows(tokenizer):
+    """The (first, stop) ranges of context tokens are exactly what the tokenizer's overflowing windows hold."""
+    question = "Where was Ada born?"
+    context = " ".join(f"Person{i} was born in Town{i} in {1800 + i}." for i in range(12))
+    all_tokens = tokenizer(context, add_special_tokens=False)["input_ids"]
+    for max_length, stride in [(32, 8), (40, 0), (48, 20), (512, 16)]:
+        windows = encode_windows(tokenizer, question, context, max_length=max_length, stride=stride)
+        room = max_length - len(tokenizer(question, add_special_tokens=False)["input_ids"]) - 3
+        expected = context_windows(len(all_tokens), room, stride)
+        assert len(expected) == len(windows["input_ids"])
+        for w, (first, stop) in enumerate(expected):
+            ids = [t for t, s in zip(windows["input_ids"][w].tolist(), windows.sequence_ids(w)) if s == 1]
+            assert ids == all_tokens[first:stop], (max_length, stride, w)
+
+
+def test_context_windows_by_hand_and_its_errors():
+    assert context_windows(10, 4, 2) == [(0, 4), (2, 6), (4, 8), (6, 10)]
+    assert context_windows(3, 4, 2) == [(0, 3)]
+    assert context_windows(9, 4, 0) == [(0, 4), (4, 8), (8, 9)]
+    assert context_windows(5, 4, 3) == [(0, 4), (1, 5)]
+    for args, name in [((0, 4, 1), "num_tokens"), ((5, 0, 0), "room"), ((5, 4, 4), "stride"), ((5, 4, -1), "stride")]:
+        with pytest.raises(ValueError, match=name):
+            context_windows(*args)
+
+
+def test_no_answer_score_uses_the_context_and_cls_only():
+    start, end = np.array([1.0, 9.0, 0.5, 2.0]), np.array([0.0, 9.0, 1.0, 0.5])
+    mask = np.array([False, False, True, True])  # token 1 is the question: out of the softmax
+    p = np.exp([1.0, 0.5, 2.0]) / np.exp([1.0, 0.5, 2.0]).sum()
+    q = np.exp([0.0, 1.0, 0.5]) / np.exp([0.0, 1.0, 0.5]).sum()
+    assert no_answer_score(start, end, mask) == pytest.approx(p[0] * q[0])
+    with pytest.raises(ValueError, match="one length"):
+        no_answer_score(start, end[:3], mask)

@@ -65,6 +65,18 @@ TOP_P_SCATTER = (
     "    return logits.masked_fill(drop, float('-inf'))"
 )
 
+# The start of a learner's best_span: float arrays and each window's softmax. SPAN_VALID adds the candidates.
+SPAN_PROBS = (
+    "def best_span(start_logits, end_logits, allowed, max_answer_len=30):\n"
+    "    a, b = np.asarray(start_logits, dtype=float), np.asarray(end_logits, dtype=float)\n"
+    "    ok = np.asarray(allowed, dtype=bool)\n"
+    "    p, q = np.exp(a - a.max()), np.exp(b - b.max())\n"
+    "    p, q = p / p.sum(), q / q.sum()\n"
+    "    n = len(a)\n"
+    "    length = np.arange(n)[None, :] - np.arange(n)[:, None] + 1\n"
+)
+SPAN_VALID = SPAN_PROBS + "    valid = (length >= 1) & (length <= max_answer_len) & ok[:, None] & ok[None, :]\n"
+
 WRONG_ANSWERS = {
     "01_embeddings": {
         "one_hot": {
@@ -1050,6 +1062,167 @@ WRONG_ANSWERS = {
             ),
         },
     },
+    "13_huggingface": {
+        "context_windows": {
+            "stride taken as the step between windows": (
+                "def context_windows(num_tokens, room, stride):\n"
+                "    windows, first = [], 0\n"
+                "    while True:\n"
+                "        stop = min(first + room, num_tokens)\n"
+                "        windows.append((first, stop))\n"
+                "        if stop == num_tokens:\n"
+                "            return windows\n"
+                "        first += max(stride, 1)"
+            ),
+            "no overlap": (
+                "def context_windows(num_tokens, room, stride):\n"
+                "    return [(first, min(first + room, num_tokens)) for first in range(0, num_tokens, room)]"
+            ),
+            "overlap off by one (stride - 1 tokens)": (
+                "def context_windows(num_tokens, room, stride):\n"
+                "    windows, first = [], 0\n"
+                "    while True:\n"
+                "        stop = min(first + room, num_tokens)\n"
+                "        windows.append((first, stop))\n"
+                "        if stop == num_tokens:\n"
+                "            return windows\n"
+                "        first = stop - stride + 1"
+            ),
+            "the last, shorter window dropped": (
+                "def context_windows(num_tokens, room, stride):\n"
+                "    windows, first = [(0, min(room, num_tokens))], 0\n"
+                "    while first + room - stride + room <= num_tokens:\n"
+                "        first = first + room - stride\n"
+                "        windows.append((first, first + room))\n"
+                "    return windows"
+            ),
+            "one window too many (a window inside the last one)": (
+                "def context_windows(num_tokens, room, stride):\n"
+                "    windows, first = [], 0\n"
+                "    while first < num_tokens:\n"
+                "        stop = min(first + room, num_tokens)\n"
+                "        windows.append((first, stop))\n"
+                "        first = stop - stride if stop - stride > first else stop\n"
+                "    return windows"
+            ),
+            "calls the reference": (
+                "def context_windows(num_tokens, room, stride):\n"
+                "    return course_lib.context_windows(num_tokens, room, stride)"
+            ),
+        },
+        "no_answer_score": {
+            "softmax over the whole window": (
+                "def no_answer_score(start_logits, end_logits, context_mask):\n"
+                "    a, b = np.asarray(start_logits, dtype=float), np.asarray(end_logits, dtype=float)\n"
+                "    p, q = np.exp(a - a.max()), np.exp(b - b.max())\n"
+                "    return float(p[0] / p.sum() * q[0] / q.sum())"
+            ),
+            "[CLS] left out of the softmax": (
+                "def no_answer_score(start_logits, end_logits, context_mask):\n"
+                "    keep = np.asarray(context_mask, dtype=bool)\n"
+                "    a = np.where(keep, np.asarray(start_logits, dtype=float), -np.inf)\n"
+                "    b = np.where(keep, np.asarray(end_logits, dtype=float), -np.inf)\n"
+                "    p, q = np.exp(a - a.max()), np.exp(b - b.max())\n"
+                "    return float(p[0] / p.sum() * q[0] / q.sum())"
+            ),
+            "sum of the two probabilities": (
+                "def no_answer_score(start_logits, end_logits, context_mask):\n"
+                "    keep = np.asarray(context_mask, dtype=bool).copy()\n"
+                "    keep[0] = True\n"
+                "    a = np.where(keep, np.asarray(start_logits, dtype=float), -np.inf)\n"
+                "    b = np.where(keep, np.asarray(end_logits, dtype=float), -np.inf)\n"
+                "    p, q = np.exp(a - a.max()), np.exp(b - b.max())\n"
+                "    return float(p[0] / p.sum() + q[0] / q.sum())"
+            ),
+            "the logits, not probabilities": (
+                "def no_answer_score(start_logits, end_logits, context_mask):\n"
+                "    return float(start_logits[0] + end_logits[0])"
+            ),
+            "the mask inverted": (
+                "def no_answer_score(start_logits, end_logits, context_mask):\n"
+                "    keep = ~np.asarray(context_mask, dtype=bool)\n"
+                "    a = np.where(keep, np.asarray(start_logits, dtype=float), -np.inf)\n"
+                "    b = np.where(keep, np.asarray(end_logits, dtype=float), -np.inf)\n"
+                "    p, q = np.exp(a - a.max()), np.exp(b - b.max())\n"
+                "    return float(p[0] / p.sum() * q[0] / q.sum())"
+            ),
+            "calls the reference": (
+                "def no_answer_score(start_logits, end_logits, context_mask):\n"
+                "    return course_lib.no_answer_score(start_logits, end_logits, context_mask)"
+            ),
+        },
+        "best_span": {
+            "start and end chosen separately (argmax of each)": SPAN_PROBS + (
+                "    s = int(np.argmax(np.where(ok, p, -1)))\n"
+                "    e = int(np.argmax(np.where(ok, q, -1)))\n"
+                "    return s, e, float(p[s] * q[e])"
+            ),
+            "end before start allowed": SPAN_PROBS + (
+                "    valid = (np.abs(length - 1) < max_answer_len) & ok[:, None] & ok[None, :]\n"
+                "    scores = np.where(valid, np.outer(p, q), -1.0)\n"
+                "    s, e = np.unravel_index(np.argmax(scores), scores.shape)\n"
+                "    return int(s), int(e), float(scores[s, e])"
+            ),
+            "score = sum of logits": SPAN_VALID + (
+                "    scores = np.where(valid, a[:, None] + b[None, :], -np.inf)\n"
+                "    s, e = np.unravel_index(np.argmax(scores), scores.shape)\n"
+                "    return int(s), int(e), float(scores[s, e])"
+            ),
+            "softmax over the allowed tokens only": (
+                "def best_span(start_logits, end_logits, allowed, max_answer_len=30):\n"
+                "    a, b = np.asarray(start_logits, dtype=float), np.asarray(end_logits, dtype=float)\n"
+                "    ok = np.asarray(allowed, dtype=bool)\n"
+                "    a, b = np.where(ok, a, -np.inf), np.where(ok, b, -np.inf)\n"
+                "    p, q = np.exp(a - a.max()), np.exp(b - b.max())\n"
+                "    p, q = p / p.sum(), q / q.sum()\n"
+                "    n = len(a)\n"
+                "    length = np.arange(n)[None, :] - np.arange(n)[:, None] + 1\n"
+                "    valid = (length >= 1) & (length <= max_answer_len) & ok[:, None] & ok[None, :]\n"
+                "    scores = np.where(valid, np.outer(p, q), -1.0)\n"
+                "    s, e = np.unravel_index(np.argmax(scores), scores.shape)\n"
+                "    return int(s), int(e), float(scores[s, e])"
+            ),
+            "allowed ignored": SPAN_PROBS + (
+                "    valid = (length >= 1) & (length <= max_answer_len)\n"
+                "    scores = np.where(valid, np.outer(p, q), -1.0)\n"
+                "    s, e = np.unravel_index(np.argmax(scores), scores.shape)\n"
+                "    return int(s), int(e), float(scores[s, e])"
+            ),
+            "off by one (e - s <= max_answer_len)": SPAN_PROBS + (
+                "    valid = (length >= 1) & (length <= max_answer_len + 1) & ok[:, None] & ok[None, :]\n"
+                "    scores = np.where(valid, np.outer(p, q), -1.0)\n"
+                "    s, e = np.unravel_index(np.argmax(scores), scores.shape)\n"
+                "    return int(s), int(e), float(scores[s, e])"
+            ),
+            "exclusive end (end + 1)": SPAN_VALID + (
+                "    scores = np.where(valid, np.outer(p, q), -1.0)\n"
+                "    s, e = np.unravel_index(np.argmax(scores), scores.shape)\n"
+                "    return int(s), int(e) + 1, float(scores[s, e])"
+            ),
+            "ties go to the last span": SPAN_VALID + (
+                "    scores = np.where(valid, np.outer(p, q), -1.0)\n"
+                "    flat = scores.size - 1 - int(np.argmax(scores.ravel()[::-1]))\n"
+                "    s, e = divmod(flat, n)\n"
+                "    return int(s), int(e), float(scores[s, e])"
+            ),
+            "no stable softmax (overflows on large logits)": (
+                "def best_span(start_logits, end_logits, allowed, max_answer_len=30):\n"
+                "    a, b = np.asarray(start_logits, dtype=float), np.asarray(end_logits, dtype=float)\n"
+                "    ok = np.asarray(allowed, dtype=bool)\n"
+                "    p, q = np.exp(a) / np.exp(a).sum(), np.exp(b) / np.exp(b).sum()\n"
+                "    n = len(a)\n"
+                "    length = np.arange(n)[None, :] - np.arange(n)[:, None] + 1\n"
+                "    valid = (length >= 1) & (length <= max_answer_len) & ok[:, None] & ok[None, :]\n"
+                "    scores = np.where(valid, np.outer(p, q), -1.0)\n"
+                "    s, e = np.unravel_index(np.argmax(scores), scores.shape)\n"
+                "    return int(s), int(e), float(scores[s, e])"
+            ),
+            "calls the reference": (
+                "def best_span(start_logits, end_logits, allowed, max_answer_len=30):\n"
+                "    return course_lib.best_span(start_logits, end_logits, allowed, max_answer_len)"
+            ),
+        },
+    },
 }
 
 
@@ -1220,6 +1393,72 @@ OTHER_CORRECT_ANSWERS = {
                 "def rms_norm(x, weight, eps=1e-6):\n"
                 "    a = x.numpy()\n"
                 "    return torch.from_numpy(a / np.sqrt(np.mean(a**2, axis=-1, keepdims=True) + eps) * weight.numpy())"
+            ),
+        },
+    },
+    "13_huggingface": {
+        "context_windows": {
+            "starts computed first": (
+                "def context_windows(num_tokens, room, stride):\n"
+                "    starts = [0]\n"
+                "    while starts[-1] + room < num_tokens:\n"
+                "        starts.append(starts[-1] + room - stride)\n"
+                "    return [[s, min(s + room, num_tokens)] for s in starts]"
+            ),
+        },
+        "no_answer_score": {
+            "torch, log-softmax": (
+                "def no_answer_score(start_logits, end_logits, context_mask):\n"
+                "    keep = torch.as_tensor(context_mask, dtype=torch.bool).clone()\n"
+                "    keep[0] = True\n"
+                "    a = torch.as_tensor(start_logits, dtype=torch.float64).masked_fill(~keep, float('-inf'))\n"
+                "    b = torch.as_tensor(end_logits, dtype=torch.float64).masked_fill(~keep, float('-inf'))\n"
+                "    return torch.exp(torch.log_softmax(a, 0)[0] + torch.log_softmax(b, 0)[0])"
+            ),
+        },
+        "best_span": {
+            "two loops": (
+                "def best_span(start_logits, end_logits, allowed, max_answer_len=30):\n"
+                "    a = [float(x) for x in start_logits]\n"
+                "    b = [float(x) for x in end_logits]\n"
+                "    ok = [bool(x) for x in allowed]\n"
+                "    m_a, m_b = max(a), max(b)\n"
+                "    z_a = sum(math.exp(x - m_a) for x in a)\n"
+                "    z_b = sum(math.exp(x - m_b) for x in b)\n"
+                "    best = None\n"
+                "    for s in range(len(a)):\n"
+                "        for e in range(s, min(len(a), s + max_answer_len)):\n"
+                "            if ok[s] and ok[e]:\n"
+                "                score = math.exp(a[s] - m_a) / z_a * math.exp(b[e] - m_b) / z_b\n"
+                "                if best is None or score > best[2]:\n"
+                "                    best = (s, e, score)\n"
+                "    return best"
+            ),
+            "torch, triu band": (
+                "def best_span(start_logits, end_logits, allowed, max_answer_len=30):\n"
+                "    a = torch.as_tensor(start_logits, dtype=torch.float64)\n"
+                "    b = torch.as_tensor(end_logits, dtype=torch.float64)\n"
+                "    ok = torch.as_tensor(allowed, dtype=torch.bool)\n"
+                "    scores = torch.softmax(a, 0)[:, None] * torch.softmax(b, 0)[None, :]\n"
+                "    n = len(a)\n"
+                "    band = torch.ones(n, n, dtype=torch.bool).triu().tril(max_answer_len - 1)\n"
+                "    valid = band & ok[:, None] & ok[None, :]\n"
+                "    scores = scores.masked_fill(~valid, -1.0)\n"
+                "    flat = int(torch.argmax(scores.flatten()))\n"
+                "    return flat // n, flat % n, scores.flatten()[flat].item()"
+            ),
+            "log-probabilities, numpy scalars returned": (
+                "def best_span(start_logits, end_logits, allowed, max_answer_len=30):\n"
+                "    a, b = np.asarray(start_logits, dtype=float), np.asarray(end_logits, dtype=float)\n"
+                "    ok = np.asarray(allowed, dtype=bool)\n"
+                "    log_p = a - a.max() - np.log(np.exp(a - a.max()).sum())\n"
+                "    log_q = b - b.max() - np.log(np.exp(b - b.max()).sum())\n"
+                "    total = log_p[:, None] + log_q[None, :]\n"
+                "    s_idx, e_idx = np.indices(total.shape)\n"
+                "    valid = (e_idx >= s_idx) & (e_idx - s_idx < max_answer_len) & ok[:, None] & ok[None, :]\n"
+                "    total = np.where(valid, total, -np.inf)\n"
+                "    s, e = np.unravel_index(np.argmax(total), total.shape)\n"
+                "    return s, e, np.exp(total[s, e])"
             ),
         },
     },
