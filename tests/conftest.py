@@ -97,6 +97,7 @@ LONG_GROUPS_FIRST = [
     "tests/grading/test_parallel_grading.py",
     "tests/test_benchmarks.py",
     "tests/grading/test_autograde_fairness.py",
+    "nbgrader 13_huggingface",
     "nbgrader 11_classification",
     "nbgrader 12_modern_attention",
     "nbgrader 08_transformer",

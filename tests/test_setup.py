@@ -93,41 +93,63 @@ def _interpreter(python: str) -> str | None:
     return None
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("python", ["3.12", "3.13"])
-def test_the_readmes_install_resolves_on_newer_pythons(python, tmp_path):
-    """The README's venv and pip commands, run by Python 3.12 and 3.13 in a fresh folder; the course's
-    install with pip's --dry-run: it must resolve every locked package at its locked version, and the
-    index must publish the locked torch for this Python. (A real install is not attempted: this image's
-    package mirror holds only stubs of the CUDA libraries that PyPI's Linux torch wheel needs, a fact
-    about this machine, not about the course.)"""
-    interpreter = _interpreter(python)
-    if interpreter is None:
-        pytest.skip(f"Python {python} is not installed here (neither python{python} on PATH nor pyenv's)")
-    venv_python = str(tmp_path / ".venv" / "bin" / "python")
-    report = tmp_path / "report.json"
+NEWER_PYTHONS = ("3.12", "3.13")
+
+
+def _resolve_the_readmes_install(interpreter: str, folder: Path) -> tuple[dict[str, str], str]:
+    """The README's venv and pip commands, run by `interpreter` in `folder`, with the course's install as
+    pip's dry run: the versions it would install (by normalised name) and what the index publishes of torch."""
+    venv_python = str(folder / ".venv" / "bin" / "python")
+    report = folder / "report.json"
     for command in plain_commands():
         words = shlex.split(command)
         if words[0] == "source":  # activation: the commands below name the venv's python instead
             continue
         if words[:3] == ["python", "-m", "venv"]:
-            subprocess.run([interpreter, *words[1:]], cwd=tmp_path, check=True)
+            subprocess.run([interpreter, *words[1:]], cwd=folder, check=True)
         elif words[:4] == ["python", "-m", "pip", "install"] and "-e" in words:
             # from the repository root, as the README says (its paths are relative to it)
             words = [venv_python, *words[1:4], "--dry-run", "--ignore-installed", "--report", str(report), *words[4:]]
             resolved = subprocess.run(words, cwd=ROOT, capture_output=True, text=True, timeout=600)
             assert resolved.returncode == 0, resolved.stderr[-4000:]
         elif words[:2] == ["python", "-m"] and words[2] == "pip":
-            subprocess.run([venv_python, *words[1:]], cwd=tmp_path, check=True, capture_output=True)
+            subprocess.run([venv_python, *words[1:]], cwd=folder, check=True, capture_output=True)
         # the book build and pytest are what `make book` and `make test` run (test above)
-
     chosen = {normalise(item["metadata"]["name"]): item["metadata"]["version"] for item in json.loads(report.read_text())["install"]}
+    index = subprocess.run([venv_python, "-m", "pip", "index", "versions", "torch"], capture_output=True, text=True)
+    return chosen, index.stdout + index.stderr
+
+
+@pytest.fixture(scope="module")
+def newer_python_resolutions(tmp_path_factory):
+    """Both Pythons' resolutions, started together: each waits mostly on the package index, so side by
+    side they take the time of one. A Python that is not installed here maps to None."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(NEWER_PYTHONS)) as pool:
+        futures = {}
+        for python in NEWER_PYTHONS:
+            interpreter = _interpreter(python)
+            futures[python] = interpreter and pool.submit(_resolve_the_readmes_install, interpreter, tmp_path_factory.mktemp(f"python{python}"))
+        yield futures
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("python", NEWER_PYTHONS)
+def test_the_readmes_install_resolves_on_newer_pythons(python, newer_python_resolutions):
+    """The README's venv and pip commands, run by Python 3.12 and 3.13 in a fresh folder; the course's
+    install with pip's --dry-run: it must resolve every locked package at its locked version, and the
+    index must publish the locked torch for this Python. (A real install is not attempted: this image's
+    package mirror holds only stubs of the CUDA libraries that PyPI's Linux torch wheel needs, a fact
+    about this machine, not about the course.)"""
+    resolution = newer_python_resolutions[python]
+    if resolution is None:
+        pytest.skip(f"Python {python} is not installed here (neither python{python} on PATH nor pyenv's)")
+    chosen, index = resolution.result()
     assert "course-lib" in chosen
     locked = locked_versions()
     wrong = {name: (chosen[name], pinned) for name, pinned in locked.items() if name in chosen and chosen[name] != pinned}
     assert not wrong, f"Python {python} would install other versions than the lock's: {wrong}"
     assert chosen["torch"] == locked["torch"]
-
-    index = subprocess.run([venv_python, "-m", "pip", "index", "versions", "torch"], capture_output=True, text=True)
-    published = re.search(r"Available versions: (.*)", index.stdout)
-    assert published and locked["torch"] in published.group(1).split(", "), index.stdout + index.stderr
+    published = re.search(r"Available versions: (.*)", index)
+    assert published and locked["torch"] in published.group(1).split(", "), index
