@@ -19,13 +19,13 @@ BEFORE, BEFORE_TOTAL = "2026-11-26, one process, the book's notebooks executed t
 SUITES = [
     ("solutions.", "nbval: solution notebooks executed"),
     ("tests.test_book", "book build (every book notebook executed; warnings are errors) and page checks"),
-    ("tests.grading.test_nbgrader", "nbgrader round trip (release, autograde, feedback, export)"),
+    ("tests.grading.test_nbgrader", "nbgrader round trip (release; one class autograded, feedback, export; "
+                                    "answers that warn keep their points)"),
     ("tests.test_exercise_tests", "exercise tests against plausible wrong answers"),
     ("tests.grading.test_autograde_sandbox", "sandboxed autograding of hostile submissions"),
     ("tests.grading.test_autograde_tampering", "autograding tampered and broken submissions"),
     ("tests.grading.test_parallel_grading", "parallel against serial autograding"),
     ("tests.grading.test_autograde_environment", "autograding from a copy of the course; the kernel's environment"),
-    ("tests.grading.test_autograde_fairness", "a correct answer that warns keeps its points"),
     ("tests.grading.test_collection", "LMS collection (hostile archives)"),
     ("tests.grading.test_preflight", "autograde's preflight: the reference solution first, refusals"),
     ("tests.test_browser", "browser (Chromium)"),

@@ -101,7 +101,7 @@ def test_suite_times_reads_a_junit_report(tmp_path):
     )
     section = suite_times.run(report)
     assert "| unit tests of course_lib | 1 | 2 |" in section
-    assert "| nbgrader round trip (release, autograde, feedback, export) | 1 | 6 |" in section
+    assert "| nbgrader round trip (release; one class autograded, feedback, export; answers that warn keep their points) | 1 | 6 |" in section
     assert "| nbval: solution notebooks executed | 1 | 2 |" in section
     assert "pytest's own total 10 s" in section and "the total was 960 s" in section
     assert "run `make test` first" in suite_times.run(tmp_path / "missing.xml")

@@ -1,7 +1,16 @@
-"""The instructor's cycle with nbgrader, end to end, in a temporary course directory:
-release (generate_assignment), then autograde two submissions per chapter (every answer right;
-one wrong) and read the scores back from the gradebook. That the untouched release earns nothing
-is nbgrader's Validate --invert below (the same grade-cell rule, in one kernel instead of the sandbox)."""
+"""The instructor's cycle with nbgrader, end to end, in a temporary course directory: release
+(generate_assignment), then one class graded as an instructor grades a term: every chapter's
+submissions autograded by one `nbgrader autograde "*"`, then feedback and the grades as CSV. Per
+chapter, one student answers everything right and one gets the last part wrong; the scores are read
+back from the gradebook, the feedback and the export. That the untouched release earns nothing is
+nbgrader's Validate --invert below (the same grade-cell rule, in one kernel instead of the sandbox).
+
+A correct answer never loses points to a warning. nbgrader gives 0 to a test cell that writes anything
+to stderr, and a warning is written there. A third student hands in answers that are correct but warn
+while a hidden test runs them: numpy about log(0) (chapter 4's entropy with 0 log 0 taken as 0, on rows
+that hold zeros; chapter 10's additive mask as the log of the 0/1 mask), PyTorch about copy-constructing
+a tensor (chapter 8's greedy_decode ending in torch.tensor(...)). Graded in the course's trusted kernel,
+the warning is shown as a note on stdout and the answer earns every point."""
 from __future__ import annotations
 
 import csv
@@ -15,6 +24,7 @@ from grading_helpers import filled_in as _filled_in, require_sandbox, submit as 
 from notebooks import (
     HIDDEN_REGION,
     SOLUTION_REGION,
+    as_submitted,
     cells_by_id,
     grading,
     hidden_part,
@@ -75,44 +85,102 @@ def test_release_contains_no_solution_and_no_hidden_test(course_dir, chapter):
                     assert line not in release, f"a hidden test leaked into the release: {line!r}"
 
 
+def _greedy_decode_that_copies() -> str:
+    source = as_submitted(cells_by_id(solution_notebook("08_transformer"))["greedy_decode"].source)
+    assert "return generated[:, 1:]" in source
+    return source.replace("return generated[:, 1:]", "return torch.tensor(generated[:, 1:])  # copies, and warns")
+
+
+# chapter: (graded function, a correct answer that warns (None: built above), the warning's category)
+WARNS = {
+    "04_softmax": ("entropy", """def entropy(p, axis=-1):
+    p = np.asarray(p, dtype=float)
+    return -np.sum(np.where(p > 0, p * np.log(p), 0.0), axis=axis)
+""", "RuntimeWarning"),
+    "10_pretrained": ("additive_attention_mask", """def additive_attention_mask(attention_mask):
+    return np.log(np.asarray(attention_mask, dtype=float))[:, None, None, :]  # log 1 = 0, log 0 = -inf
+""", "RuntimeWarning"),
+    "08_transformer": ("greedy_decode", None, "UserWarning"),
+}
+STUDENTS = ("perfect", "one_wrong", "warns")
+
+
+def _wrong_last_part(chapter: str) -> tuple[str, str]:
+    """The last graded function and a plausible wrong answer to it. The last part: earlier parts
+    may be used by later ones, so a wrong last part costs only its own points."""
+    last_function, wrong_answers = list(WRONG_ANSWERS[chapter].items())[-1]
+    return last_function, next(iter(wrong_answers.values()))
+
+
+@pytest.fixture(scope="module")
+def graded_class(course_dir):
+    """Every chapter handed in by `perfect` and `one_wrong` (and `warns` where WARNS has a case),
+    graded by one `nbgrader autograde "*"`, then feedback for everyone and the grades as CSV.
+    Returns the course and nbgrader's log."""
+    require_sandbox()  # autograde runs every submission in autograder's sandbox
+    for chapter in CHAPTERS:
+        last_function, wrong_code = _wrong_last_part(chapter)
+        _submit(course_dir, "perfect", chapter, _filled_in(chapter, course_dir))
+        _submit(course_dir, "one_wrong", chapter, _filled_in(chapter, course_dir, {last_function: wrong_code}))
+        if chapter in WARNS:
+            function, answer, _ = WARNS[chapter]
+            _submit(course_dir, "warns", chapter,
+                    _filled_in(chapter, course_dir, {function: answer or _greedy_decode_that_copies()}))
+    result = nbgrader("autograde", "*", "--log-level=WARN", cwd=course_dir)
+    nbgrader("generate_feedback", "*", "--log-level=WARN", cwd=course_dir)
+    nbgrader("export", "--to", "grades.csv", "--log-level=WARN", cwd=course_dir)
+    return course_dir, result.stdout + result.stderr
+
+
+def _code_scores(course, chapter: str) -> dict[str, float]:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        return {s.student.id: s.code_score for s in gradebook.find_assignment(chapter).submissions}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_autograde_round_trip(course_dir, chapter):
-    require_sandbox()  # autograde runs every submission in autograder's sandbox
-    release = release_notebook(chapter, root=course_dir)
+def test_autograde_round_trip(graded_class, chapter):
+    course, log = graded_class
+    release = release_notebook(chapter, root=course)
     part_points = {grading(c)["grade_id"]: grading(c)["points"] for c in graded_test_cells(release)}
     total = sum(part_points.values())
-    # The last part: earlier parts may be used by later ones, so a wrong last part costs only its own points.
-    last_function, wrong_answers = list(WRONG_ANSWERS[chapter].items())[-1]
-    wrong_code = next(iter(wrong_answers.values()))
+    last_function, _ = _wrong_last_part(chapter)
 
-    _submit(course_dir, "perfect", chapter, _filled_in(chapter, course_dir))
-    _submit(course_dir, "one_wrong", chapter, _filled_in(chapter, course_dir, {last_function: wrong_code}))
-    result = nbgrader("autograde", chapter, "--log-level=WARN", cwd=course_dir)
-
-    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gradebook:
-        scores = {
-            student: gradebook.find_submission_notebook(chapter, chapter, student).code_score
-            for student in ("perfect", "one_wrong")
-        }
-        needs_manual = gradebook.find_submission_notebook(chapter, chapter, "perfect").needs_manual_grade
+    scores = {student: score for student, score in _code_scores(course, chapter).items() if student != "warns"}
     assert scores == {
         "perfect": total,
         "one_wrong": total - part_points[f"test_{last_function}"],
-    }, result.stderr
+    }, log[-3000:]
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        needs_manual = gradebook.find_submission_notebook(chapter, chapter, "perfect").needs_manual_grade
     assert needs_manual, "a written answer must wait for manual grading"
 
     # The rest of the instructor's cycle: HTML feedback per student, then the grades as CSV.
-    nbgrader("generate_feedback", chapter, "--log-level=WARN", cwd=course_dir)
     for student in scores:
-        feedback = (course_dir / "feedback" / student / chapter / f"{chapter}.html").read_text()
+        feedback = (course / "feedback" / student / chapter / f"{chapter}.html").read_text()
         assert f"Score: {scores[student]:.1f} / " in feedback, f"{student}'s feedback does not show the score"
-    nbgrader("export", "--to", "grades.csv", "--log-level=WARN", cwd=course_dir)
-    with open(course_dir / "grades.csv", newline="") as table:
+    with open(course / "grades.csv", newline="") as table:
         exported = {
             row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(table) if row["assignment"] == chapter
         }
-    assert exported == scores
+    assert {student: exported[student] for student in scores} == scores
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", sorted(WARNS))
+def test_an_answer_that_warns_earns_every_point(graded_class, chapter):
+    course, log = graded_class
+    function, _, category = WARNS[chapter]
+    scores = _code_scores(course, chapter)
+    assert scores["warns"] == scores["perfect"] == sum(
+        grading(c)["points"] for c in graded_test_cells(release_notebook(chapter, root=course))), log[-3000:]
+    nb = nbformat.read(course / "autograded" / "warns" / chapter / f"{chapter}.ipynb", as_version=4)
+    test_cell = next(c for c in nb.cells if grading(c).get("grade_id") == f"test_{function}")
+    streams = [o for o in test_cell.outputs if o.output_type == "stream"]
+    assert not [o for o in streams if o.name == "stderr"], streams
+    note = "".join(o.text for o in streams if o.name == "stdout")
+    assert f"Note (no points lost): your code warned: {category}" in note, note
+    assert str(ROOT) not in note, "the note shows a path of the grader's machine"
 
 
 @pytest.mark.slow
