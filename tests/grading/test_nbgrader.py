@@ -1,9 +1,12 @@
 """The instructor's cycle with nbgrader, end to end, in a temporary course directory: release
 (generate_assignment), then one class graded as an instructor grades a term: every chapter's
-submissions autograded by one `nbgrader autograde "*"`, then feedback and the grades as CSV. Per
-chapter, one student answers everything right and one gets the last part wrong; the scores are read
-back from the gradebook, the feedback and the export. That the untouched release earns nothing is
-nbgrader's Validate --invert below (the same grade-cell rule, in one kernel instead of the sandbox).
+submissions autograded by one `nbgrader autograde "*"`, then feedback and the grades as CSV. Before it
+grades anyone, autograde's preflight puts each chapter's reference solution through the same sandboxed
+steps and must find every automatic point; then, per chapter, a student who filled in the release
+with the model answers but the last part wrong must lose exactly that part's points (so every other
+part of the release, filled in, earns its points). The scores are read back from the gradebook, the
+feedback and the export. That the untouched release earns nothing is nbgrader's Validate --invert
+below (the same grade-cell rule, in one kernel instead of the sandbox).
 
 A correct answer never loses points to a warning. nbgrader gives 0 to a test cell that writes anything
 to stderr, and a warning is written there. A third student hands in answers that are correct but warn
@@ -14,6 +17,7 @@ the warning is shown as a note on stdout and the answer earns every point."""
 from __future__ import annotations
 
 import csv
+import json
 
 import nbformat
 import pytest
@@ -102,7 +106,6 @@ WARNS = {
 """, "RuntimeWarning"),
     "08_transformer": ("greedy_decode", None, "UserWarning"),
 }
-STUDENTS = ("perfect", "one_wrong", "warns")
 
 
 def _wrong_last_part(chapter: str) -> tuple[str, str]:
@@ -114,13 +117,12 @@ def _wrong_last_part(chapter: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def graded_class(course_dir):
-    """Every chapter handed in by `perfect` and `one_wrong` (and `warns` where WARNS has a case),
+    """Every chapter handed in by `one_wrong` (and by `warns` where WARNS has a case),
     graded by one `nbgrader autograde "*"`, then feedback for everyone and the grades as CSV.
     Returns the course and nbgrader's log."""
     require_sandbox()  # autograde runs every submission in autograder's sandbox
     for chapter in CHAPTERS:
         last_function, wrong_code = _wrong_last_part(chapter)
-        _submit(course_dir, "perfect", chapter, _filled_in(chapter, course_dir))
         _submit(course_dir, "one_wrong", chapter, _filled_in(chapter, course_dir, {last_function: wrong_code}))
         if chapter in WARNS:
             function, answer, _ = WARNS[chapter]
@@ -146,24 +148,23 @@ def test_autograde_round_trip(graded_class, chapter):
     total = sum(part_points.values())
     last_function, _ = _wrong_last_part(chapter)
 
-    scores = {student: score for student, score in _code_scores(course, chapter).items() if student != "warns"}
-    assert scores == {
-        "perfect": total,
-        "one_wrong": total - part_points[f"test_{last_function}"],
-    }, log[-3000:]
+    # The reference solution went through the sandbox first, and earned every automatic point.
+    preflight = json.loads((course / "autograded" / ".preflight" / f"{chapter}.json").read_text())
+    assert preflight["summary"] == f"preflight: the reference solution of {chapter} scores {total:g}/{total:g} in the sandbox"
+    score = _code_scores(course, chapter)["one_wrong"]
+    assert score == total - part_points[f"test_{last_function}"], log[-3000:]
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        needs_manual = gradebook.find_submission_notebook(chapter, chapter, "perfect").needs_manual_grade
+        needs_manual = gradebook.find_submission_notebook(chapter, chapter, "one_wrong").needs_manual_grade
     assert needs_manual, "a written answer must wait for manual grading"
 
     # The rest of the instructor's cycle: HTML feedback per student, then the grades as CSV.
-    for student in scores:
-        feedback = (course / "feedback" / student / chapter / f"{chapter}.html").read_text()
-        assert f"Score: {scores[student]:.1f} / " in feedback, f"{student}'s feedback does not show the score"
+    feedback = (course / "feedback" / "one_wrong" / chapter / f"{chapter}.html").read_text()
+    assert f"Score: {score:.1f} / " in feedback, "the feedback does not show the score"
     with open(course / "grades.csv", newline="") as table:
         exported = {
             row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(table) if row["assignment"] == chapter
         }
-    assert {student: exported[student] for student in scores} == scores
+    assert exported["one_wrong"] == score
 
 
 @pytest.mark.slow
@@ -172,7 +173,7 @@ def test_an_answer_that_warns_earns_every_point(graded_class, chapter):
     course, log = graded_class
     function, _, category = WARNS[chapter]
     scores = _code_scores(course, chapter)
-    assert scores["warns"] == scores["perfect"] == sum(
+    assert scores["warns"] == sum(
         grading(c)["points"] for c in graded_test_cells(release_notebook(chapter, root=course))), log[-3000:]
     nb = nbformat.read(course / "autograded" / "warns" / chapter / f"{chapter}.ipynb", as_version=4)
     test_cell = next(c for c in nb.cells if grading(c).get("grade_id") == f"test_{function}")
