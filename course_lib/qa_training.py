@@ -237,7 +237,8 @@ def train_span_head(model, tokenizer, examples, steps: int, *, batch_size: int =
     head = [p for name, p in model.named_parameters() if name.startswith("qa_outputs.")]
     body = [p for name, p in model.named_parameters() if not name.startswith("qa_outputs.")]
     groups = [{"params": body, "lr": lr}, {"params": head, "lr": head_lr or lr}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=weight_decay)
+    # fused: one kernel per step for the whole update (a loop over the tensors was a third of a step on the CPU)
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=weight_decay, fused=True)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[g["lr"] for g in groups if g["params"]],
                                                    total_steps=steps, pct_start=warmup)
     order, batches, losses = torch.Generator().manual_seed(seed), [], []

@@ -9,7 +9,7 @@ feedback and the export. That the untouched release earns nothing is nbgrader's 
 below (the same grade-cell rule, in one kernel instead of the sandbox).
 
 A correct answer never loses points to a warning. nbgrader gives 0 to a test cell that writes anything
-to stderr, and a warning is written there. A third student hands in answers that are correct but warn
+to stderr, and a warning is written there. Another student hands in answers that are correct but warn
 while a hidden test runs them: numpy about log(0) (chapter 4's entropy with 0 log 0 taken as 0, on rows
 that hold zeros; chapter 10's additive mask as the log of the 0/1 mask), PyTorch about copy-constructing
 a tensor (chapter 8's greedy_decode ending in torch.tensor(...)). Graded in the course's trusted kernel,
