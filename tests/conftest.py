@@ -15,6 +15,17 @@ ROOT = Path(__file__).resolve().parents[1]
 # The grader's tests (tests/grading/) keep their helpers beside them; other suites use them too.
 sys.path.insert(1, str(Path(__file__).resolve().parent / "grading"))
 
+@pytest.hookimpl(optionalhook=True)  # only with pytest-xdist, for pyproject's `-n auto`
+def pytest_xdist_auto_num_workers(config) -> int:
+    """One worker more than the cores, at most 8. Much of the suite waits: on the package index
+    (tests/test_setup.py), on sleeping or looping submissions until their time limits, on kernels
+    starting and Chromium loading pages. With a worker per core, the 2 cores CI has were idle 9 % of
+    the run and the run ended on one worker; a third worker fills those gaps (pytest's own time, two runs
+    in a row on one 2-core machine: 590 s with 3 workers, then 798 s with 2; that machine's speed drifts,
+    so the gain is not all the workers', but in both runs every test passed)."""
+    return max(2, min(8, (os.cpu_count() or 1) + 1))
+
+
 # Parallel workers share the cores: each worker's processes (notebook kernels, the book build,
 # graded kernels) get their share of threads. More OpenMP threads than cores make torch wait at
 # every barrier for a descheduled thread: the book build took 3.5x longer that way.
