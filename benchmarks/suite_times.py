@@ -57,8 +57,9 @@ def run(report: Path = REPORT) -> str:
         f"From the last run's JUnit report ({when}, {suite.get('tests')} tests, {suite.get('failures')} failures, "
         f"{suite.get('errors')} errors, {suite.get('skipped')} skipped): pytest's own total "
         f"{float(suite.get('time')):.0f} s; per suite, the sum of its tests' times (set-up included). The tests "
-        "run on two parallel workers (pytest-xdist), so the suites add up to more than the total. Before that "
-        f"change ({BEFORE}) the total was {BEFORE_TOTAL} s.",
+        "run on parallel workers (pytest-xdist; one more than the cores, so 3 on 2 cores), so the suites add up to "
+        f"more than the total, and each test takes longer than alone. Before the tests ran in parallel ({BEFORE}) "
+        f"the total was {BEFORE_TOTAL} s.",
         "",
         "| suite | tests | seconds |",
         "| --- | ---: | ---: |",
