@@ -20,9 +20,9 @@ def pytest_xdist_auto_num_workers(config) -> int:
     """One worker more than the cores, at most 8. Much of the suite waits: on the package index
     (tests/test_setup.py), on sleeping or looping submissions until their time limits, on kernels
     starting and Chromium loading pages. With a worker per core, the 2 cores CI has were idle 9 % of
-    the run and the run ended on one worker; a third worker fills those gaps (pytest's own time, two runs
-    in a row on one 2-core machine: 590 s with 3 workers, then 798 s with 2; that machine's speed drifts,
-    so the gain is not all the workers', but in both runs every test passed)."""
+    the run (3 workers: under 2 %), and the run ended on one worker. The gain is small and this
+    machine's speed drifts by more: pytest's own time, 2 then 3 workers from one clone, was 721 s
+    then 709 s while a fixed CPU workload became 1.07 -> 1.21 s slower over the second run."""
     return max(2, min(8, (os.cpu_count() or 1) + 1))
 
 
