@@ -42,8 +42,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/python -m pip install --quiet pip==26.3
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[course]" --no-compile
 	@# What pip would do (byte-compile every installed module) on every core instead of one (set-up
-	@# 126 s -> 100 s on 2 cores). Graded kernels read the venv read-only, so the .pyc files must be there before
-	@# grading. A few files are for newer Pythons only (torch's py312_intrinsics.py): pip skips them too.
+	@# 126 s -> 100 s on 2 cores). Graded kernels read the venv read-only, so the .pyc files must be
+	@# there before grading. A few files are for newer Pythons only (torch's py312_intrinsics.py): pip
+	@# skips them too.
 	$(BIN)/python -c 'import compileall, sysconfig; [compileall.compile_dir(d, quiet=2, workers=0) for d in {sysconfig.get_path(k) for k in ("purelib", "platlib")}]'
 	touch $(STAMP)
 

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The grader's tests (tests/grading/) keep their helpers beside them; other suites use them too.
 sys.path.insert(1, str(Path(__file__).resolve().parent / "grading"))
 
+
 @pytest.hookimpl(optionalhook=True)  # only with pytest-xdist, for pyproject's `-n auto`
 def pytest_xdist_auto_num_workers(config) -> int:
     """One worker more than the cores, at most 8. Much of the suite waits: on the package index
