@@ -12,8 +12,10 @@ any further training, on held-out windows of ``train_length / 2 … 8 · train_l
 
 Perplexity (``course_lib.sampling.perplexity``) per token over every prediction of a window
 and over the predictions at positions ``>= train_length`` only, beside the grammar's own
-perplexity on the same windows (the floor). Writes ``benchmarks/position_extrapolation.json``,
-which chapter 12 plots.
+perplexity on the same windows (the floor). All of it once per seed (each seed its own training
+text, held-out windows and initial weights): how far the models get past ``train_length`` varies
+from run to run, so a claim is only as good as the runs it holds in. Writes
+``benchmarks/position_extrapolation.json``, which chapter 12 plots.
 """
 from __future__ import annotations
 
@@ -66,10 +68,10 @@ def evaluate(model: GPT, x, y, train_length: int) -> dict:
     }
 
 
-def measure(train_length: int = 64, factors=(0.5, 1, 2, 4, 8), steps: int = 600, batch_size: int = 32,
-            train_tokens: int = 200_000, eval_tokens: int = 16_384, seed: int = 0) -> dict:
-    """Train the three models and evaluate them at ``factor · train_length`` tokens: the JSON's content."""
-    start_time, load = time.perf_counter(), os.getloadavg()[0]
+def measure_seed(seed: int, train_length: int = 64, factors=(0.5, 1, 2, 4, 8), steps: int = 600,
+                 batch_size: int = 32, train_tokens: int = 200_000, eval_tokens: int = 16_384) -> dict:
+    """One run: the three models trained with ``seed`` (its own training text and held-out windows),
+    evaluated at ``factor · train_length`` tokens."""
     grammar = Grammar()
     data = TextData.from_grammar(grammar, train_tokens, train_length, seed=1000 + seed)
     models, final_loss = {}, {}
@@ -98,16 +100,28 @@ def measure(train_length: int = 64, factors=(0.5, 1, 2, 4, 8), steps: int = 600,
                 model.load_state_dict(models[position].state_dict())
             for key, value in evaluate(model, x, y, train_length).items():
                 row[key].append(value)
+    return {"seed": seed, "final_train_loss": final_loss, "grammar_perplexity": floor, "perplexity": results}
+
+
+def measure(train_length: int = 64, factors=(0.5, 1, 2, 4, 8), steps: int = 600, batch_size: int = 32,
+            train_tokens: int = 200_000, eval_tokens: int = 16_384, seeds=(0, 1, 2, 3)) -> dict:
+    """:func:`measure_seed` for each seed: the JSON's content. Several seeds, because one run does not
+    settle the question: the same code and seed on another machine (other float rounding) trains
+    other models; RoPE's perplexity past L at twice the training length was 5.44 in one such run
+    and 7.06 in another, against ALiBi's 5.38 and 5.50."""
+    start_time, load = time.perf_counter(), os.getloadavg()[0]
+    settings = dict(train_length=train_length, factors=factors, steps=steps, batch_size=batch_size,
+                    train_tokens=train_tokens, eval_tokens=eval_tokens)
+    runs = [measure_seed(seed, **settings) for seed in seeds]
+    lengths = [int(f * train_length) for f in factors]
     return {
         "train_length": train_length,
         "lengths": lengths,
         "windows": [max(1, eval_tokens // length) for length in lengths],
         "model": CHAPTER_MODEL,
-        "training": {"steps": steps, "batch_size": batch_size, "train_tokens": train_tokens, "seed": seed},
-        "final_train_loss": final_loss,
-        "entropy_perplexity": math.exp(grammar.entropy_per_token()),
-        "grammar_perplexity": floor,
-        "perplexity": results,
+        "training": {"steps": steps, "batch_size": batch_size, "train_tokens": train_tokens, "seeds": list(seeds)},
+        "entropy_perplexity": math.exp(Grammar().entropy_per_token()),
+        "runs": runs,
         "load_average": load,
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
@@ -115,27 +129,35 @@ def measure(train_length: int = 64, factors=(0.5, 1, 2, 4, 8), steps: int = 600,
     }
 
 
-def _cell(value) -> str:
-    return "–" if value is None else f"{value:.3f}"
+def _cell(values) -> str:
+    """The median of the runs' values and, with several runs, their range; – where there is none."""
+    if values[0] is None:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.median(values):.3f} ({min(values):.3f}–{max(values):.3f})"
 
 
 def section(result: dict) -> str:
     """The Markdown section of RESULTS.md for a :func:`measure` result."""
-    L, lengths, ppl = result["train_length"], result["lengths"], result["perplexity"]
-    load, cores = result["load_average"], result["cpu_count"]
+    L, lengths, runs = result["train_length"], result["lengths"], result["runs"]
+    load, cores, seeds = result["load_average"], result["cpu_count"], result["training"]["seeds"]
     lines = [
         "## Chapter 12: perplexity past the training length (CPU)",
         "",
         f"Chapter 9's model ({result['model']}) trained three times on windows of L = {L} tokens of the grammar, "
-        f"identical (seed {result['training']['seed']}, {result['training']['steps']} steps of "
-        f"{result['training']['batch_size']} windows, the same data) except for the positions: learned embeddings, "
-        "RoPE, ALiBi. Then evaluated, with no further training, on held-out windows (each starting at a sentence "
-        "start; about the same number of tokens at every length). \"RoPE, interpolated\" is the RoPE model read with "
-        "positions multiplied by rope_scale = L / length (Chen et al. 2023's position interpolation, *without* their fine-tune). "
-        "The learned model has no embedding past position L - 1, so it has no value there (–). "
+        f"identical ({result['training']['steps']} steps of {result['training']['batch_size']} windows, the same "
+        "seed and data) except for the positions: learned embeddings, RoPE, ALiBi. Then evaluated, with no further "
+        "training, on held-out windows (each starting at a sentence start; about the same number of tokens at every "
+        "length). \"RoPE, interpolated\" is the RoPE model read with positions multiplied by rope_scale = L / length "
+        "(Chen et al. 2023's position interpolation, *without* their fine-tune). The learned model has no embedding "
+        "past position L - 1, so it has no value there (–). "
+        f"All of it {len(seeds)} times, with seeds {', '.join(map(str, seeds))} (each seed its own training text, "
+        "held-out windows and initial weights); each cell is the median of the runs and, in brackets, their range. "
         f"Load average {load:.1f} on {cores} cores when the run started; it took {result['seconds']:.0f} s "
-        f"({result['torch_threads']} torch threads). Final training losses (nats): "
-        + ", ".join(f"{k} {v:.3f}" for k, v in result["final_train_loss"].items()) + ".",
+        f"({result['torch_threads']} torch threads). Final training losses (nats), run by run: "
+        + "; ".join(f"seed {run['seed']}: " + ", ".join(f"{k} {v:.3f}" for k, v in run["final_train_loss"].items())
+                    for run in runs) + ".",
         "",
         f"The grammar's entropy rate gives a perplexity of {result['entropy_perplexity']:.3f} per word "
         "(`Grammar.entropy_per_token`); the \"grammar\" column is the grammar's own perplexity on the same windows.",
@@ -148,7 +170,8 @@ def section(result: dict) -> str:
         for i, length in enumerate(lengths):
             if key == "past_train" and length <= L:
                 continue
-            cells = [_cell(ppl[m][key][i]) for m in METHODS] + [_cell(result["grammar_perplexity"][key][i])]
+            cells = [_cell([run["perplexity"][m][key][i] for run in runs]) for m in METHODS]
+            cells.append(_cell([run["grammar_perplexity"][key][i] for run in runs]))
             lines.append(f"| {length} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines).rstrip("\n")

@@ -50,15 +50,24 @@ def test_position_extrapolation_benchmark_runs_and_formats_its_tables(tmp_path):
     import position_extrapolation
 
     section = position_extrapolation.run(save_to=tmp_path / "p.json", train_length=8, factors=(0.5, 1, 2), steps=2,
-                                         batch_size=4, train_tokens=1_000, eval_tokens=48)
+                                         batch_size=4, train_tokens=1_000, eval_tokens=48, seeds=(0, 1))
     assert "| 16 | – |" in section and "| 4 |" in section and "positions ≥ L = 8 only" in section
+    assert "seeds 0, 1" in section and "seed 1: learned" in section
     saved = json.loads((tmp_path / "p.json").read_text())
-    assert saved["lengths"] == [4, 8, 16] and saved["perplexity"]["rope, interpolated"]["rope_scale"] == [1.0, 1.0, 0.5]
+    assert saved["lengths"] == [4, 8, 16] and [run["seed"] for run in saved["runs"]] == [0, 1]
+    assert all(run["perplexity"]["rope, interpolated"]["rope_scale"] == [1.0, 1.0, 0.5] for run in saved["runs"])
+    # each seed its own data and weights: the runs differ
+    first, second = (run["perplexity"]["rope"]["all"] for run in saved["runs"])
+    assert first != second
+    # a cell is the median of the runs and their range
+    row = next(line for line in section.splitlines() if line.startswith("| 8 |"))
+    values = sorted(run["perplexity"]["learned"]["all"][1] for run in saved["runs"])
+    assert f"{sum(values) / 2:.3f} ({values[0]:.3f}–{values[1]:.3f})" in row
 
 
 def test_the_committed_position_extrapolation_results_are_complete():
-    """benchmarks/position_extrapolation.json, which chapter 12 plots: every method at every length it can
-    read, finite perplexities, and nothing for the learned model past its training length."""
+    """benchmarks/position_extrapolation.json, which chapter 12 plots: several seeds, every method at every
+    length it can read, finite perplexities, and nothing for the learned model past its training length."""
     import json
     import math
 
@@ -67,17 +76,19 @@ def test_the_committed_position_extrapolation_results_are_complete():
     saved = json.loads((ROOT / "benchmarks" / "position_extrapolation.json").read_text())
     L, lengths = saved["train_length"], saved["lengths"]
     assert min(lengths) < L < max(lengths) and L in lengths
-    assert set(saved["perplexity"]) == set(position_extrapolation.METHODS)
     floor = saved["entropy_perplexity"]
     assert math.isfinite(floor) and floor > 1
-    for method, rows in saved["perplexity"].items():
-        for key in ("all", "past_train", "last_quarter"):
-            assert len(rows[key]) == len(lengths)
-            for length, value in zip(lengths, rows[key]):
-                missing = (method == "learned" and length > L) or (key == "past_train" and length <= L)
-                assert (value is None) == missing, (method, key, length)
-                assert missing or (math.isfinite(value) and value > 1), (method, key, length, value)
-    assert saved["perplexity"]["rope, interpolated"]["rope_scale"] == [min(1.0, L / n) for n in lengths]
+    assert len(saved["runs"]) >= 3 and [run["seed"] for run in saved["runs"]] == saved["training"]["seeds"]
+    for run in saved["runs"]:
+        assert set(run["perplexity"]) == set(position_extrapolation.METHODS)
+        for method, rows in run["perplexity"].items():
+            for key in ("all", "past_train", "last_quarter"):
+                assert len(rows[key]) == len(lengths)
+                for length, value in zip(lengths, rows[key]):
+                    missing = (method == "learned" and length > L) or (key == "past_train" and length <= L)
+                    assert (value is None) == missing, (run["seed"], method, key, length)
+                    assert missing or (math.isfinite(value) and value > 1), (run["seed"], method, key, length, value)
+        assert run["perplexity"]["rope, interpolated"]["rope_scale"] == [min(1.0, L / n) for n in lengths]
 
 
 def test_gpu_benchmark_runs_on_the_cpu_at_a_tiny_size(tmp_path):
