@@ -82,7 +82,8 @@ instructor-lab: setup
 exercises: setup
 	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment "$$a" --force --log-level=WARN || exit 1; done
 
-# Measure the course's speed targets and rewrite benchmarks/RESULTS.md (under 15 minutes on 2 cores; run `make test` first for the test-suite table).
+# Measure the course's speed targets and rewrite benchmarks/RESULTS.md (target: under 15 minutes on 2 cores; its last
+# section says how long the last run took; run `make test` first for the test-suite table).
 benchmark: setup
 	$(BIN)/python benchmarks/run.py
 
