@@ -293,3 +293,22 @@ def test_no_answer_score_uses_the_context_and_cls_only():
     assert no_answer_score(start, end, mask) == pytest.approx(p[0] * q[0])
     with pytest.raises(ValueError, match="one length"):
         no_answer_score(start, end[:3], mask)
+
+
+def test_the_span_search_diagram_shows_minilms_own_tokens(tokenizer):
+    """book/figures/span_search.svg draws one window token by token: the tokens, which of them are
+    context, and the two spans it marks are what MiniLM's tokenizer and the offsets give."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("span_search", ROOT / "book" / "figures" / "span_search.py")
+    diagram = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diagram)
+    encoded = tokenizer(diagram.QUESTION, diagram.CONTEXT, return_offsets_mapping=True)
+    assert tokenizer.convert_ids_to_tokens(encoded["input_ids"]) == diagram.TOKENS
+    assert [t for t, s in enumerate(encoded.sequence_ids()) if s == 1] == list(diagram.CONTEXT_TOKENS)
+    offsets = encoded["offset_mapping"]
+    spans = {diagram.CONTEXT[offsets[i][0]:offsets[j][1]] for i, j in (diagram.BEST, diagram.DISTRACTOR)}
+    assert spans == {"Belford", "Tordale"}
+    assert all(diagram.allowed(*pair) for pair in (diagram.BEST, diagram.DISTRACTOR))
