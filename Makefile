@@ -33,7 +33,8 @@ setup: $(STAMP)
 		echo "CI: installing bubblewrap for the grading sandbox"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y bubblewrap; fi
 
-# The lock pins every package, torch==2.13.0 included (any other torch pulls GBs of CUDA packages).
+# The lock pins every package, torch==2.13.0 included (on Linux, PyPI's torch wheel brings GBs of
+# CUDA packages, which torch itself pins; book/setup.md shows the smaller CPU-only build).
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@"$(PYTHON)" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null || { \
 		echo "No supported Python found (tried $(or $(PYTHON),python3.13, python3.12, python3.11, python3)): the course needs Python 3.11, 3.12 or 3.13; install one, or name it with make PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -49,10 +50,10 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	touch $(STAMP)
 
 # The execution cache is keyed on each notebook's code, but the pages also show course_lib's
-# source and results (and chapters 9 and 11 plot benchmark results): when they change, executed outputs
+# source and results (and chapters 9, 11, 12 and 13 show benchmark results): when they change, executed outputs
 # are stale, so drop the cache. A changed _toc.yml or _config.yml writes every page again, keeping the
 # cache: Sphinx rewrites only changed pages, and the others would keep their old navigation.
-COURSE_LIB_HASH = $(shell cat course_lib/*.py course_lib/data/* benchmarks/attention.json benchmarks/classification.json benchmarks/position_extrapolation.json | { sha1sum 2>/dev/null || shasum; } | cut -c1-16)
+COURSE_LIB_HASH = $(shell cat course_lib/*.py course_lib/data/* benchmarks/attention.json benchmarks/classification.json benchmarks/position_extrapolation.json benchmarks/extractive_qa.json | { sha1sum 2>/dev/null || shasum; } | cut -c1-16)
 
 book: setup
 	@# An inherited MPLBACKEND (e.g. Agg on a headless machine) would keep figures out of the pages.

@@ -290,7 +290,7 @@ def run(students: int = 30, jobs: int = 2, probe_students: str = "s00[0-3]_*", c
         "",
         f"Probe: {graceful['notebooks']} submissions graded again in one process with timers around the steps "
         f"({graceful['kernels']} kernels), medians; the course's graceful kernel shutdown against the immediate "
-        "one that parallel_grading uses. The sandbox's pieces are timed on their own (median of 3) in a real "
+        "one that autograder.parallel uses. The sandbox's pieces are timed on their own (median of 3) in a real "
         "sandbox of the first kernel.",
         "",
         "| step | graceful shutdown (ms) | immediate shutdown (ms) |",

@@ -153,7 +153,7 @@ def pytest_xdist_make_scheduler(config, log):
     return GroupScheduling(config, log)
 
 
-README_MARKER = "<!-- tests/test_setup.py runs these commands as they are written here -->"
+README_MARKER = "<!-- tests/test_setup.py reads these commands: make runs exactly them, and the install resolves -->"
 
 
 def plain_commands() -> list[str]:

@@ -107,6 +107,23 @@ def test_book_notebooks_are_committed_without_outputs(chapter):
     assert all(not c.outputs and c.execution_count is None for c in code), "clear the outputs before committing"
 
 
+def test_a_changed_benchmark_result_that_a_chapter_shows_executes_the_book_again():
+    """`make book` reuses executed notebooks until course_lib or a result file they read changes
+    (COURSE_LIB_HASH in the Makefile); a benchmark file a chapter reads but the hash leaves out
+    would leave that page showing old results."""
+    import nbformat
+
+    read = set()
+    for chapter in TOC_FILES:
+        code = "\n".join(c.source for c in nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4).cells
+                         if c.cell_type == "code")
+        read |= set(re.findall(r"\.\./(benchmarks/[\w.-]+\.json)", code))
+    hashed = re.search(r"^COURSE_LIB_HASH = (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+    assert read, "no chapter reads a benchmark file: update this test"
+    missing = sorted(path for path in read if path not in hashed.split())
+    assert not missing, f"chapters read {missing}, which COURSE_LIB_HASH in the Makefile does not hash"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", TOC_FILES)
 def test_maths_is_rendered_by_the_books_own_mathjax(build_log, chapter):
