@@ -818,6 +818,14 @@ WRONG_ANSWERS = {
                 "    w = e / e.sum(axis=-1, keepdims=True)\n"
                 "    return (w[:, :, None] * h).sum(axis=1), w"
             ),
+            "mask applied after np.exp (a large padding score overflows: inf * 0 is nan)": POOL_SCORES + (
+                "    top = np.where(mask, s, -np.inf).max(axis=-1, keepdims=True)\n"
+                "    top = np.where(np.isfinite(top), top, 0.0)\n"
+                "    e = mask * np.exp(s - top)\n"
+                "    t = e.sum(axis=-1, keepdims=True)\n"
+                "    w = np.divide(e, t, out=np.zeros_like(e), where=t > 0)\n"
+                "    return (w[:, :, None] * h).sum(axis=1), w"
+            ),
             "(weights, pooled) order": POOL_SCORES + (
                 "    s = np.where(mask, s, -np.inf)\n"
                 "    top = np.max(s, axis=-1, keepdims=True)\n"

@@ -118,9 +118,10 @@ def _windows(ax, x: float, top: float) -> None:
         y -= 0.3
     ax.text(x + question_w + whole, y - 0.06, "the highest of s0, s1, s2 wins", ha="right", va="center",
             fontsize=8.5, weight="bold", color=VALUE)
-    ax.text(x, y - 0.3, "Pieces overlap by `stride` tokens: an answer cut by one window's edge\n"
-            "is whole in the next. The winning tokens become characters through\n"
-            "offset_mapping: context[start:end] = “Belford”.", va="top", fontsize=8, linespacing=1.3)
+    ax.text(x, y - 0.3, "Pieces overlap by `stride` tokens: an answer of up to stride + 1 tokens\n"
+            "cut by one window's edge is whole in the next. The winning tokens become\n"
+            "characters through offset_mapping: context[start:end] = “Belford”.", va="top", fontsize=8,
+            linespacing=1.3)
 
 
 def draw() -> str:
