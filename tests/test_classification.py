@@ -2,8 +2,11 @@
 and MiniLM with a classification head."""
 import contextlib
 import copy
+import json
 import os
+import re
 
+import nbformat
 import numpy as np
 import pytest
 import torch
@@ -15,6 +18,7 @@ from course_lib.classifier_torch import (POOLINGS, AttentionClassifier, Attentio
                                          MiniLMClassifier, as_tensors, classify, evaluate, fine_tune, fit,
                                          minilm_inputs, train_step)
 from course_lib.sentiment import VOCAB, bag_of_words_ceiling, make_splits
+from conftest import ROOT
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -221,3 +225,22 @@ def test_frozen_fine_tuning_trains_the_head_only(minilm):
     assert len(history.loss) == 5 * 3
     changed = {name for name, p in classifier.named_parameters() if not torch.equal(p, before[name])}
     assert changed == {"head.weight", "head.bias"}
+
+
+def test_exercise_11_quotes_the_committed_learning_curve():
+    """Exercise 11's written question quotes the benchmark's learning curve (a notebook cannot
+    glue): a new `make benchmark` run that moves a number must update the exercise too."""
+    saved = json.loads((ROOT / "benchmarks" / "classification.json").read_text())
+    curve = {(row["model"], row["examples"]): row["test_accuracy"] for row in saved["learning_curve"]}
+    notebook = nbformat.read(ROOT / "solutions" / "11_classification" / "11_classification.ipynb", as_version=4)
+    question = next(c.source for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "question_learning_curve")
+    rows = re.findall(r"^\| ([\d ]+) \(\d+ %\) \| (\d+) % \| (\d+) % \| (\d+) % \|$", question, re.M)
+    assert len(rows) == 3, question
+    for examples, scratch, frozen, full in rows:
+        n = int(examples.replace(" ", ""))
+        quoted = {"attention": scratch, "MiniLM, frozen": frozen, "MiniLM, full": full}
+        for model, percent in quoted.items():
+            assert int(percent) == round(100 * curve[model, n]), (model, n, percent, curve[model, n])
+    (ceiling,) = {row["bag_ceiling"] for row in saved["learning_curve"] if row.get("bag_ceiling") is not None}
+    assert f"could score on this test set is {100 * ceiling:.1f} %" in question
+    assert f"at {100 * curve['MiniLM, frozen', 4000]:.1f} % with all 4 000 reviews" in question

@@ -24,6 +24,7 @@ from course_lib.qa_training import (  # noqa: E402
     HELD_OUT_TEMPLATES, TRAIN_TEMPLATES, label_windows, make_qa_examples, train_span_head,
 )
 from course_lib.pretrained import minilm_path  # noqa: E402
+from conftest import ROOT  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -299,8 +300,6 @@ def test_the_span_search_diagram_shows_minilms_own_tokens(tokenizer):
     """book/figures/span_search.svg draws one window token by token: the tokens, which of them are
     context, and the two spans it marks are what MiniLM's tokenizer and the offsets give."""
     import importlib.util
-
-    from conftest import ROOT
 
     spec = importlib.util.spec_from_file_location("span_search", ROOT / "book" / "figures" / "span_search.py")
     diagram = importlib.util.module_from_spec(spec)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _style import ACCENT, ALLOWED, BLOCKED, INK, KEY, MUTED, QUERY, VALUE, arrow, figure, svg, tint, write  # noqa: E402
+from _style import ACCENT, ALLOWED, BLOCKED, INK, KEY, MUTED, QUERY, VALUE, figure, svg, tint, write  # noqa: E402
 
 from matplotlib.patches import Rectangle  # noqa: E402
 
